@@ -1,0 +1,7 @@
+"""``python -m core`` runs the ``calspot`` command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,325 @@
+"""The ``calspot`` command line (also ``python -m core``).
+
+Scripts outside the project rely on the commands and the report's columns (see the
+CLI contract in the design): extend, never break. Exit status 0 when the command did
+its job, even if some files were unreadable (they are reported); non-zero only when
+the command itself could not run, with a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import traceback
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+CSV_COLUMNS = (
+    "path", "ext", "image_type", "night", "score", "threshold", "flagged", "reasons",
+    "category", "mode", "reference", "verdict",
+)
+DEMO_HOME = Path.home() / ".calspot-demo"
+
+
+class CommandError(Exception):
+    """The command cannot do its job; the message is shown as one line."""
+
+
+def _night(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a night: {text!r} (use YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="calspot",
+        description="Morning spot check of calibration frames: ingest, describe, score, flag, review.",
+    )
+    parser.add_argument("--home", type=Path, help="calspot home (settings and store); default $CALSPOT_HOME or ~/.calspot")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = sub.add_parser("ingest", help="describe, score and flag raw FITS files (files or folders, recursive)")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--workers", type=int, help="processes reading files (default: one per CPU)")
+    ingest.add_argument("--batch-size", type=int, help="images per network call (default 16)")
+    ingest.add_argument("--weights", help="auto, imagenet, random, or a Keras weights file")
+
+    report = sub.add_parser("report", help="one row per image extension of a night, flags and reasons")
+    report.add_argument("--night", type=_night, help="YYYY-MM-DD (default: the most recent night in the store)")
+    report.add_argument("--format", choices=("csv", "json", "table"), default="table")
+    report.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    report.add_argument("--flagged", action="store_true", help="only flagged rows")
+
+    label = sub.add_parser("label", help="record an expert's verdict on an image extension")
+    label.add_argument("path", type=Path, metavar="PATH")
+    label.add_argument("--ext", type=int, help="image extension; leave out only for a file that could not be read")
+    label.add_argument("--verdict", choices=("accept", "reject"), required=True)
+    label.add_argument("--by", required=True, metavar="NAME", help="the reviewer")
+    label.add_argument("--note", default="", metavar="TEXT")
+
+    sub.add_parser("nights", help="list the nights in the store with their counts")
+
+    simulate = sub.add_parser("simulate", help="write simulated UVES-like raw calibrations with injected defects")
+    _simulation_options(simulate)
+    simulate.add_argument("outdir", type=Path, metavar="OUTDIR")
+
+    demo = sub.add_parser("demo", help="simulated nights into a demo home, ingested, then the dashboard")
+    _simulation_options(demo, nights=12, scale=0.25)
+    demo.add_argument("--no-serve", action="store_true", help="prepare the demo home but do not start the dashboard")
+    demo.add_argument("--port", type=int, default=8501)
+    return parser
+
+
+def _simulation_options(parser: argparse.ArgumentParser, nights: int = 12, scale: float = 1.0) -> None:
+    parser.add_argument("--nights", type=int, default=nights, help=f"nights to simulate (default {nights})")
+    parser.add_argument("--test-nights", type=int, default=2, help="last nights that get injected defects (default 2)")
+    parser.add_argument("--start", type=_night, default="2025-01-01", help="first night (default 2025-01-01)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=float, default=scale, help=f"frame size relative to UVES (default {scale})")
+    parser.add_argument("--compress", choices=("none", "Z", "gz"), default="none", help="write .fits, .fits.Z or .fits.gz")
+    parser.add_argument("--defect-rate", type=float, default=0.4, help="share of test-night frames with a defect")
+    parser.add_argument("--intervention-night", type=int, help="night index after which orders and lamp flux jump")
+
+
+# commands ---------------------------------------------------------------------------
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .pipeline import ingest
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if len(missing) == len(args.paths):
+        raise CommandError(f"nothing to ingest: none of the given paths exists ({', '.join(map(str, missing))})")
+    settings = _settings(args, workers=args.workers, batch_size=args.batch_size, weights=args.weights)
+    with _progress_bars() as progress:
+        result = ingest(args.paths, settings, progress=progress)
+    if result.warning:
+        _warn(f"WARNING: {result.warning}")
+    for path in result.missing:
+        _warn(f"not found: {path}")
+    for path, error in result.unreadable:
+        _warn(f"unreadable: {path}: {error}")
+    print(
+        f"{result.files_found} files found: {result.files_new} new, {result.files_known} already known; "
+        f"{result.images} images described, {len(result.unreadable)} unreadable; "
+        f"nights scored: {', '.join(result.nights) or 'none'}; {result.flagged} flagged"
+    )
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import night_report
+
+    store = _store(args)
+    nights = store.nights()
+    if not nights:
+        raise CommandError(f"the store has no nights yet ({_settings(args).store_url}); run 'calspot ingest' first")
+    night = args.night or nights[-1]
+    rows = night_report(store, night)
+    if args.flagged:
+        rows = [r for r in rows if r["flagged"]]
+    if not rows:
+        _warn(f"no images for night {night}; nights in the store: {nights[0]} to {nights[-1]}")
+    text = {"csv": format_csv, "json": format_json, "table": format_table}[args.format](rows)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        label_id = store.add_label(args.path, args.ext, args.verdict, args.by, args.note)
+    except (KeyError, ValueError) as exc:
+        raise CommandError(str(exc).strip("'\"")) from None
+    where = "" if args.ext is None else f" ext {args.ext}"
+    print(f"label {label_id}: {args.verdict} {args.path.absolute()}{where} by {args.by}")
+    return EXIT_OK
+
+
+def cmd_nights(args: argparse.Namespace) -> int:
+    from .report import night_summaries
+
+    for row in night_summaries(_store(args)):
+        print(f"{row['night']}  {row['images']:5d} images  {row['flagged']:4d} flagged  {row['unreadable']:3d} unreadable")
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .synthetic import simulate_nights
+
+    with _progress_bars() as progress:
+        truth = simulate_nights(
+            args.outdir, nights=args.nights, test_nights=args.test_nights, start=args.start, seed=args.seed,
+            scale=args.scale, compress=args.compress, defect_rate=args.defect_rate,
+            intervention_night=args.intervention_night, progress=lambda done, total: progress("simulate", done, total),
+        )
+    print(f"simulated {args.nights} nights into {args.outdir} (truth: {truth})")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    home = args.home or Path(os.environ.get("CALSPOT_HOME", DEMO_HOME))
+    data = home / "raw"
+    args.home = home
+    if not (data / "truth.csv").is_file():
+        args.outdir = data
+        cmd_simulate(args)
+    args.paths, args.workers, args.batch_size, args.weights = [data], None, None, None
+    cmd_ingest(args)
+    if args.no_serve:
+        return EXIT_OK
+    root = Path(__file__).resolve().parent.parent
+    print(f"dashboard: http://localhost:{args.port}  (home {home})")
+    env = {**os.environ, "CALSPOT_HOME": str(home)}
+    command = [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"), "--server.port", str(args.port)]
+    # Streamlit reads .streamlit/config.toml from the working directory.
+    return subprocess.call(command, env=env, cwd=root)
+
+
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "report": cmd_report,
+    "label": cmd_label,
+    "nights": cmd_nights,
+    "simulate": cmd_simulate,
+    "demo": cmd_demo,
+}
+
+
+# formatting -------------------------------------------------------------------------
+
+def _csv_value(row: dict[str, Any], column: str) -> str:
+    value = row.get(column)
+    if column == "flagged":
+        return "true" if value else "false"
+    if column == "reasons":
+        return "; ".join(value or [])
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def format_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """The report as CSV: a header row and one row per image extension (contract columns first)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow([_csv_value(row, c) for c in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def format_json(rows: Sequence[dict[str, Any]]) -> str:
+    """The report as JSON: the CSV's fields plus the stored explanations of every score."""
+    out = []
+    for row in rows:
+        item = {c: row.get(c) for c in CSV_COLUMNS}
+        item["explanation"] = row.get("details") or {}
+        item["model_version"] = row.get("model_version", "")
+        out.append(item)
+    return json.dumps(out, indent=2, default=str) + "\n"
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The report for a terminal: flagged rows first, the first reason of each."""
+    ordered = sorted(rows, key=lambda r: (not r["flagged"], r["path"], r["ext"] if r["ext"] is not None else -1))
+    lines = [f"{'flag':4}  {'score':>7}  {'thr':>5}  {'image type':26}  {'file':40} {'ext':>3}  reason"]
+    for row in ordered:
+        score = "" if row["score"] is None else f"{row['score']:.1f}"
+        threshold = "" if row["threshold"] is None else f"{row['threshold']:.1f}"
+        reason = (row["reasons"] or [""])[0]
+        ext = "" if row["ext"] is None else str(row["ext"])
+        lines.append(
+            f"{'FLAG' if row['flagged'] else '':4}  {score:>7}  {threshold:>5}  {row['image_type'][:26]:26}  "
+            f"{Path(row['path']).name[:40]:40} {ext:>3}  {reason}"
+        )
+    flagged = sum(r["flagged"] for r in rows)
+    lines.append(f"{len(rows)} images, {flagged} flagged")
+    return "\n".join(lines) + "\n"
+
+
+# plumbing ---------------------------------------------------------------------------
+
+def _settings(args: argparse.Namespace, **overrides: Any):
+    from .config import load_settings
+
+    return load_settings(args.home, **overrides)
+
+
+def _store(args: argparse.Namespace):
+    from .store import Store
+
+    return Store.open(_settings(args))
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+class _progress_bars:
+    """Progress bars on stderr, one per stage, with rate and ETA (quiet when not a terminal)."""
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._bars: dict[str, Any] = {}
+        return self
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        bar = self._bars.get(stage)
+        if bar is None:
+            unit = {"describe": "file", "score": "night", "simulate": "file"}.get(stage, "item")
+            bar = self._bars[stage] = self._tqdm(total=total, desc=stage, unit=unit, file=sys.stderr, disable=None)
+        bar.total = total
+        bar.update(done - bar.n)
+
+    def __exit__(self, *exc_info) -> None:
+        for bar in self._bars.values():
+            bar.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .store import StoreError
+
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        _warn("interrupted: what was complete is stored; run the same command again to carry on")
+        return EXIT_INTERRUPTED
+    except (CommandError, StoreError, ValueError, OSError) as exc:
+        if args.verbose:
+            traceback.print_exc()
+        _warn(f"calspot {args.command}: {exc}")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

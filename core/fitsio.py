@@ -1,0 +1,365 @@
+"""Find, open and describe raw FITS files.
+
+A raw file may be plain or compressed (Unix compress ``.Z`` as ESO's archive delivers
+it, gzip, bzip2, or tile-compressed ``.fz``) and may hold several images: every 2-D
+image HDU is one *image*, the unit of analysis. The compression is recognised by
+its magic bytes, not by the file name. ``.Z`` is decompressed by the C library
+``ncompress`` (astropy's pure-Python LZW reader is about 15x slower).
+
+Reading never raises on bad input: problems come back as text in
+:class:`FitsReading` so that a night with one broken file still gets ingested.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import io
+import os
+import re
+import warnings
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import ncompress
+import numpy as np
+from astropy.io import fits
+from astropy.time import Time
+
+from .rules import ImageIdentity, RuleSet, identify
+
+FITS_SUFFIXES = (".fits", ".fit", ".fts")
+COMPRESSED_SUFFIXES = ("", ".gz", ".z", ".fz", ".bz2")
+DATE_KEYWORDS = ("DATE-OBS", "DATE-BEG", "DATE_OBS", "UTSHUT", "DATE-AVG")
+TIME_KEYWORDS = ("TIME-OBS", "UT", "UTSTART", "UT-START", "UTC")
+
+# Keywords kept in the store with every image: enough to show an expert what the
+# header said without storing 30 kB of ESO header per image.
+KEPT_KEYWORDS = (
+    "INSTRUME", "TELESCOP", "DETECTOR", "OBJECT", "IMAGETYP", "OBSTYPE", "EXPTIME",
+    "DATE-OBS", "MJD-OBS", "EXTNAME", "BITPIX", "NAXIS1", "NAXIS2", "FILTER", "GRATING",
+    "XBINNING", "YBINNING", "CCDSUM", "VERSION", "GRISM_N", "GRATNG_N", "SLIT_N",
+    "HIERARCH ESO DPR CATG", "HIERARCH ESO DPR TYPE", "HIERARCH ESO DPR TECH",
+    "HIERARCH ESO INS PATH", "HIERARCH ESO INS MODE", "HIERARCH ESO INS GRAT1 WLEN",
+    "HIERARCH ESO INS GRAT2 WLEN", "HIERARCH ESO DET WIN1 BINX", "HIERARCH ESO DET WIN1 BINY",
+    "HIERARCH ESO DET READ SPEED", "HIERARCH ESO DET CHIP1 NAME",
+)
+
+
+@dataclass
+class RawImage:
+    """One 2-D image extension of a file, with its pixels and what its header says."""
+
+    ext: int
+    extname: str
+    shape: tuple[int, int]
+    header: fits.Header
+    identity: ImageIdentity
+    night: date | None
+    date_obs: datetime | None
+    exptime: float | None
+    pixels: np.ndarray
+    problems: list[str] = field(default_factory=list)
+
+    def kept_header(self) -> dict[str, str | float | int | bool]:
+        """The header keywords worth keeping with the image."""
+        kept = {}
+        for key in KEPT_KEYWORDS:
+            value = self.header.get(key)
+            if value is not None and not isinstance(value, fits.card.Undefined):
+                kept[key] = value
+        return kept
+
+
+@dataclass
+class FitsReading:
+    """What reading one file gave: its images, or why it could not be read."""
+
+    path: Path
+    content_hash: str
+    size: int
+    images: list[RawImage] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        return self.error is None
+
+
+def is_fits_name(path: Path) -> bool:
+    """Whether a file name looks like a (possibly compressed) FITS file."""
+    name = path.name.lower()
+    return any(name.endswith(s + c) for s in FITS_SUFFIXES for c in COMPRESSED_SUFFIXES) or name.endswith(".fz")
+
+
+def find_fits(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
+    """Expand files and folders into the FITS files to ingest.
+
+    Folders are walked recursively and give the files whose names look like FITS;
+    files named explicitly are always taken, whatever their name (a broken file must
+    be reported, not silently skipped).
+
+    Returns
+    -------
+    files, missing
+        Absolute paths of the files found (sorted, without repeats) and the given
+        paths that do not exist.
+    """
+    found: dict[Path, None] = {}
+    missing = []
+    for given in paths:
+        path = Path(given).expanduser().absolute()
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    candidate = Path(root) / name
+                    if is_fits_name(candidate) and candidate.is_file():
+                        found[candidate] = None
+        elif path.is_file():
+            found[path] = None
+        else:
+            missing.append(path)
+    return sorted(found), missing
+
+
+def hash_bytes(raw: bytes) -> str:
+    """Content hash of a file as it lies on disk (SHA-256, hex)."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def decompress(raw: bytes) -> bytes:
+    """Undo gzip, Unix compress or bzip2, recognised by magic bytes; other bytes pass through.
+
+    Raises
+    ------
+    ValueError
+        The stream is compressed but corrupt or truncated.
+    """
+    magic = raw[:3]
+    try:
+        if magic[:2] == b"\x1f\x8b":
+            decompressor = zlib.decompressobj(wbits=31)
+            data = decompressor.decompress(raw) + decompressor.flush()
+            if not decompressor.eof:
+                raise ValueError("gzip stream ends early (truncated .gz)")
+            return data
+        if magic[:2] == b"\x1f\x9d":
+            return ncompress.decompress(raw)
+        if magic == b"BZh":
+            return bz2.decompress(raw)
+    except (zlib.error, OSError, EOFError) as exc:
+        raise ValueError(f"corrupt compressed stream: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"corrupt compressed stream: {exc}") from exc
+    return raw
+
+
+def open_hdulist(data: bytes) -> fits.HDUList:
+    """Open decompressed FITS bytes, checking that every HDU is complete.
+
+    Raises
+    ------
+    ValueError
+        Not FITS, or truncated/corrupt (with a message for the report).
+    """
+    if not data:
+        raise ValueError("empty file")
+    if not data.startswith(b"SIMPLE  ="):
+        raise ValueError("not a FITS file (no SIMPLE card at the start)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            hdul = fits.open(io.BytesIO(data), lazy_load_hdus=False, memmap=False)
+        except Exception as exc:  # astropy raises many kinds on corrupt files
+            raise ValueError(f"corrupt FITS structure: {exc}") from exc
+    for warning in caught:
+        text = str(warning.message)
+        if "truncated" in text or "Error validating header" in text or "END card" in text:
+            hdul.close()
+            raise ValueError(f"truncated or corrupt after HDU {len(hdul) - 1}: {text.splitlines()[0].strip()}")
+    for index in range(len(hdul)):
+        info = hdul.fileinfo(index)
+        expected = info["datLoc"] + info["datSpan"]
+        if expected > len(data):
+            hdul.close()
+            raise ValueError(
+                f"truncated: HDU {index} needs {expected} bytes, the file has {len(data)}"
+            )
+    return hdul
+
+
+def parse_observation_time(header: fits.Header) -> datetime | None:
+    """Observation start in UT from DATE-OBS (with TIME-OBS/UT if DATE-OBS is a date), or MJD-OBS."""
+    for key in DATE_KEYWORDS:
+        text = str(header.get(key, "") or "").strip()
+        if not text:
+            continue
+        if "T" not in text and len(text) <= 10:
+            clock = next((str(header[k]).strip() for k in TIME_KEYWORDS if header.get(k)), "")
+            text = f"{text}T{clock}" if clock else text
+        try:
+            return Time(text.replace(" ", "T"), scale="utc").to_datetime()
+        except (ValueError, TypeError):
+            legacy = _legacy_date(text)
+            if legacy is not None:
+                return legacy
+    for key in ("MJD-OBS", "MJD_OBS"):
+        value = header.get(key)
+        if isinstance(value, (int, float)) and value > 0:
+            return Time(float(value), format="mjd", scale="utc").to_datetime()
+    jd = header.get("JD")
+    if isinstance(jd, (int, float)) and jd > 2_400_000:
+        return Time(float(jd), format="jd", scale="utc").to_datetime()
+    return None
+
+
+def _legacy_date(text: str) -> datetime | None:
+    """The pre-2000 FITS date form DD/MM/YY."""
+    try:
+        return datetime.strptime(text[:8], "%d/%m/%y")
+    except ValueError:
+        return None
+
+
+def night_of(moment: datetime, offset_hours: float = 12.0) -> date:
+    """The night an observation belongs to: the calendar date of UT minus the offset."""
+    return (moment - timedelta(hours=offset_hours)).date()
+
+
+_TIMESTAMP_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})")
+_DATE_FOLDER = re.compile(r"^(\d{4}-\d{2}-\d{2})$")
+
+
+def night_from_path(path: str | Path, offset_hours: float = 12.0) -> date | None:
+    """The night a path names, for files whose header has no usable date.
+
+    An archive file name with the observation time (``UVES.2025-01-06T10:11:12.000.fits.Z``)
+    gives that time's night; otherwise the nearest folder named like a night
+    (``.../2025-01-05/...``) gives its date.
+    """
+    path = Path(path)
+    stamp = _TIMESTAMP_IN_NAME.search(path.name)
+    if stamp:
+        try:
+            moment = datetime.fromisoformat(f"{stamp.group(1)}T{stamp.group(2)}:{stamp.group(3)}:{stamp.group(4)}")
+            return night_of(moment, offset_hours)
+        except ValueError:
+            pass
+    for folder in path.parents:
+        match = _DATE_FOLDER.match(folder.name)
+        if match:
+            try:
+                return date.fromisoformat(match.group(1))
+            except ValueError:
+                continue
+    return None
+
+
+def merged_header(primary: fits.Header, extension: fits.Header) -> fits.Header:
+    """The extension's header on top of the primary's (ESO puts most keywords in the primary)."""
+    if extension is primary:
+        return primary
+    merged = primary.copy(strip=True)
+    merged.extend((c for c in extension.cards if c.keyword not in ("", "COMMENT", "HISTORY")), update=True)
+    return merged
+
+
+def iter_image_hdus(hdul: fits.HDUList) -> Iterator[tuple[int, fits.hdu.base.ExtensionHDU]]:
+    """The HDUs that hold a 2-D image, with their extension numbers."""
+    for index, hdu in enumerate(hdul):
+        if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and hdu.header.get("NAXIS", 0) == 2:
+            yield index, hdu
+
+
+def _describe_non_images(hdul: fits.HDUList) -> str:
+    parts = []
+    for index, hdu in enumerate(hdul):
+        naxis = hdu.header.get("NAXIS", 0)
+        shape = "x".join(str(hdu.header.get(f"NAXIS{i}", 0)) for i in range(naxis, 0, -1))
+        if isinstance(hdu, (fits.BinTableHDU, fits.TableHDU)) and not isinstance(hdu, fits.CompImageHDU):
+            parts.append(f"ext {index} is a table")
+        elif naxis == 0:
+            parts.append(f"ext {index} has no data")
+        else:
+            parts.append(f"ext {index} is a {naxis}-D array ({shape})")
+    return "no 2-D image: " + "; ".join(parts)
+
+
+def read_fits(path: str | Path, rule_sets: Iterable[RuleSet], night_offset_hours: float = 12.0) -> FitsReading:
+    """Read a raw file: every 2-D image with its identity, night and pixels.
+
+    Parameters
+    ----------
+    path
+        The file (plain, ``.gz``, ``.Z``, ``.bz2`` or tile-compressed).
+    rule_sets
+        Header rules from :func:`core.rules.load_rules`.
+    night_offset_hours
+        Hours subtracted from the UT observation time to name the night.
+
+    Returns
+    -------
+    FitsReading
+        With ``error`` set (and no images) when the file as a whole cannot be used:
+        unreadable, not FITS, truncated or corrupt, or without any 2-D image.
+        Problems of single images (no date, non-finite pixels) are in their
+        ``problems``.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return FitsReading(path, "", 0, error=f"cannot read file: {exc.strerror or exc}")
+    reading = FitsReading(path, hash_bytes(raw), len(raw))
+    try:
+        hdul = open_hdulist(decompress(raw))
+    except ValueError as exc:
+        reading.error = str(exc)
+        return reading
+    rule_sets = tuple(rule_sets)
+    with hdul:
+        primary = hdul[0].header
+        for index, hdu in iter_image_hdus(hdul):
+            try:
+                reading.images.append(_read_image(path, index, hdu, primary, rule_sets, night_offset_hours))
+            except Exception as exc:  # a corrupt data section must not stop the batch
+                reading.error = f"corrupt data in ext {index}: {exc}"
+                reading.images.clear()
+                return reading
+    if not reading.images:
+        reading.error = _describe_non_images(hdul)
+    return reading
+
+
+def _read_image(
+    path: Path, index: int, hdu: fits.hdu.base.ExtensionHDU, primary: fits.Header,
+    rule_sets: tuple[RuleSet, ...], night_offset_hours: float,
+) -> RawImage:
+    header = merged_header(primary, hdu.header)
+    pixels = np.asarray(hdu.data)
+    identity = identify(header, index, rule_sets, filename=path.name)
+    moment = parse_observation_time(header)
+    problems = []
+    if moment is None:
+        problems.append("no observation date (DATE-OBS missing or unreadable): night taken from the batch")
+    if identity.instrument == "UNKNOWN":
+        problems.append("unknown instrument: no header rule names it (INSTRUME missing)")
+    if identity.category == "unknown":
+        problems.append("unknown image type: no header rule recognises it")
+    exptime = header.get("EXPTIME", header.get("EXPOSURE"))
+    return RawImage(
+        ext=index,
+        extname=str(hdu.name or ""),
+        shape=(int(pixels.shape[0]), int(pixels.shape[1])),
+        header=header,
+        identity=identity,
+        night=night_of(moment, night_offset_hours) if moment else None,
+        date_obs=moment,
+        exptime=float(exptime) if isinstance(exptime, (int, float)) else None,
+        pixels=pixels,
+        problems=problems,
+    )

@@ -1,0 +1,173 @@
+"""The tables of the store.
+
+Everything expensive is keyed by what it depends on: descriptors by (content hash,
+extension, embedder fingerprint), quality numbers by (content hash, extension, QC
+version). Scores and labels are append-only: a new row supersedes an older one,
+nothing is overwritten, and every label says who, when, and which model version
+showed the flag.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC (stored as UTC)."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of calspot's tables."""
+
+
+class SchemaInfo(Base):
+    __tablename__ = "schema_info"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Run(Base):
+    """One command that changed the store (an ingest, a re-score, a training)."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    command: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class File(Base):
+    """A raw file as found on disk: one row per (path, content)."""
+
+    __tablename__ = "files"
+    __table_args__ = (UniqueConstraint("path", "content_hash"), Index("ix_files_hash", "content_hash"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    night: Mapped[str] = mapped_column(String(10), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    images: Mapped[list[Image]] = relationship(back_populates="file", order_by="Image.ext")
+
+
+class Image(Base):
+    """One 2-D image extension of a file, with what its header says it is."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("file_id", "ext"),
+        Index("ix_images_type_night", "image_type", "mode", "night"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id"))
+    ext: Mapped[int] = mapped_column(Integer)
+    extname: Mapped[str] = mapped_column(String(68), default="")
+    ny: Mapped[int] = mapped_column(Integer)
+    nx: Mapped[int] = mapped_column(Integer)
+    instrument: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str] = mapped_column(String(32), default="")
+    category: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(200), default="")
+    image_type: Mapped[str] = mapped_column(String(160))
+    night: Mapped[str] = mapped_column(String(10), index=True)
+    date_obs: Mapped[datetime | None] = mapped_column(DateTime)
+    exptime: Mapped[float | None] = mapped_column(Float)
+    header: Mapped[dict] = mapped_column(JSON, default=dict)
+    problems: Mapped[list] = mapped_column(JSON, default=list)
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    file: Mapped[File] = relationship(back_populates="images")
+
+
+class Descriptor(Base):
+    """An embedder's descriptor of one image extension of one file content."""
+
+    __tablename__ = "descriptors"
+    __table_args__ = (UniqueConstraint("content_hash", "ext", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    ext: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Quality(Base):
+    """Physical quality numbers (and 1-D profiles) of one image extension of one file content."""
+
+    __tablename__ = "quality"
+    __table_args__ = (UniqueConstraint("content_hash", "ext", "qc_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    ext: Mapped[int] = mapped_column(Integer)
+    qc_version: Mapped[str] = mapped_column(String(32))
+    metrics: Mapped[dict] = mapped_column(JSON)
+    profiles: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Score(Base):
+    """A detector's verdict on an image: score, threshold, flag and reasons (append-only)."""
+
+    __tablename__ = "scores"
+    __table_args__ = (Index("ix_scores_image", "image_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    model_version: Mapped[str] = mapped_column(String(300))
+    score: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    flagged: Mapped[bool] = mapped_column(Boolean)
+    reference: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Label(Base):
+    """An expert's verdict on an image (or on an unreadable file); append-only."""
+
+    __tablename__ = "labels"
+    __table_args__ = (Index("ix_labels_image", "image_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id"))
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id"))
+    verdict: Mapped[str] = mapped_column(String(16))
+    reviewer: Mapped[str] = mapped_column(String(120))
+    note: Mapped[str] = mapped_column(Text, default="")
+    model_version: Mapped[str] = mapped_column(String(300), default="")
+    score_id: Mapped[int | None] = mapped_column(ForeignKey("scores.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

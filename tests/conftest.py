@@ -1,0 +1,148 @@
+"""Fixtures shared by the test modules.
+
+``filled_home`` is a small, deterministic calspot home written straight through the
+store's API (no FITS files, no network): two nights of UVES-like bias and flat
+frames, one flagged frame with reasons and deviations, one unreadable file. The
+constants below say what it holds, so that tests can assert on it by name.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from core.config import load_settings
+from core.store import NewFile, NewImage, NewScore, Store
+
+FILLED_EARLIER_NIGHT = "2024-03-01"
+FILLED_NIGHT = "2024-03-02"
+FILLED_FINGERPRINT = "test"
+FILLED_QC_VERSION = "test"
+FILLED_MODEL_VERSION = "frame-detector-1|test|resnet50/random-seed0/in224/test"
+FILLED_FLAGGED_FILE = "UVES.2024-03-02T20:01:00.000.fits"
+FILLED_REASONS = [
+    "bias level, amplifier 1: +14.2 ADU, 9.8 sigma above the last 1 night",
+    "read-out noise, amplifier 1: +0.91 ADU, 4.1 sigma above the last 1 night",
+]
+FILLED_UNREADABLE_FILE = "UVES.2024-03-02T21:00:00.000.fits.Z"
+FILLED_UNREADABLE_ERROR = "truncated: the data unit ends after 1000 of 2880 bytes"
+
+# (night, file name, category, image type, score, flagged); thresholds are 3.0.
+_FRAMES = [
+    (FILLED_EARLIER_NIGHT, "UVES.2024-03-01T20:00:00.000.fits", "bias", "UVES_BLUE_BIAS_ext0", 0.8, False),
+    (FILLED_EARLIER_NIGHT, "UVES.2024-03-01T20:10:00.000.fits", "flat", "UVES_BLUE_FLAT_ext0", 1.0, False),
+    (FILLED_NIGHT, "UVES.2024-03-02T20:00:00.000.fits", "bias", "UVES_BLUE_BIAS_ext0", 1.1, False),
+    (FILLED_NIGHT, FILLED_FLAGGED_FILE, "bias", "UVES_BLUE_BIAS_ext0", 7.5, True),
+    (FILLED_NIGHT, "UVES.2024-03-02T20:10:00.000.fits", "flat", "UVES_BLUE_FLAT_ext0", 0.9, False),
+    (FILLED_NIGHT, "UVES.2024-03-02T20:11:00.000.fits", "flat", "UVES_BLUE_FLAT_ext0", 2.0, False),
+]
+
+
+def _thumbnail(seed: int) -> bytes:
+    """A small deterministic PNG (a gradient), different for each frame."""
+    ramp = (np.add.outer(np.arange(16), np.arange(16)) * (4 + seed)) % 256
+    buffer = io.BytesIO()
+    PILImage.fromarray(ramp.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _image(night: str, name: str, category: str, image_type: str, seed: int) -> NewImage:
+    return NewImage(
+        ext=0,
+        extname="",
+        shape=(16, 16),
+        instrument="UVES",
+        arm="BLUE",
+        category=category,
+        label=category.upper(),
+        mode="1x1",
+        image_type=image_type,
+        night=night,
+        date_obs=datetime.fromisoformat(name.split(".", 1)[1][:19]),
+        exptime=0.0 if category == "bias" else 5.0,
+        header={"INSTRUME": "UVES"},
+        problems=[],
+        thumbnail=_thumbnail(seed),
+        metrics={"bias_level_1": 170.0 + seed},
+        profiles={},
+        descriptor=np.full(8, seed, np.float32),
+    )
+
+
+def _flagged_details(reference: dict) -> dict:
+    return {
+        "deviations": [
+            {"metric": "bias_level_1", "label": "bias level, amplifier 1", "unit": "ADU",
+             "value": 184.2, "reference": 170.0, "scatter": 1.45, "z": 9.8},
+            {"metric": "ron_1", "label": "read-out noise, amplifier 1", "unit": "ADU",
+             "value": 4.21, "reference": 3.3, "scatter": 0.22, "z": 4.1},
+        ],
+        "neighbours": [
+            {"image_id": reference["image_id"], "path": reference["path"], "ext": 0, "distance": 0.042},
+        ],
+        "reference": {"kind": "history", "frames": 1, "nights": 1,
+                      "first_night": FILLED_EARLIER_NIGHT, "last_night": FILLED_EARLIER_NIGHT},
+        "threshold": 3.0,
+    }
+
+
+def fill_store(store: Store, raw: Path) -> None:
+    """Write the frames of ``_FRAMES`` (files under ``raw``), their scores and one unreadable file."""
+    run_id = store.start_run("test", {})
+    files = [
+        NewFile(
+            path=str(raw / night / name),
+            content_hash=f"hash{seed}",
+            size=5760,
+            night=night,
+            error=None,
+            images=[_image(night, name, category, image_type, seed)],
+        )
+        for seed, (night, name, category, image_type, _, _) in enumerate(_FRAMES)
+    ]
+    files.append(
+        NewFile(
+            path=str(raw / FILLED_NIGHT / FILLED_UNREADABLE_FILE),
+            content_hash="hash-broken",
+            size=1000,
+            night=FILLED_NIGHT,
+            error=FILLED_UNREADABLE_ERROR,
+        )
+    )
+    store.save_files(files, run_id, fingerprint=FILLED_FINGERPRINT, qc_version=FILLED_QC_VERSION)
+    stored = {
+        Path(image.path).name: image
+        for image in store.images(FILLED_FINGERPRINT, FILLED_QC_VERSION)
+    }
+    earlier_bias = stored[_FRAMES[0][1]]
+    reference = {"image_id": earlier_bias.image_id, "path": earlier_bias.path}
+    scores = []
+    for _, name, _, _, score, flagged in _FRAMES:
+        scores.append(
+            NewScore(
+                image_id=stored[name].image_id,
+                score=score,
+                threshold=3.0,
+                flagged=flagged,
+                reference="history",
+                reasons=list(FILLED_REASONS) if flagged else [],
+                details=_flagged_details(reference) if flagged else {"threshold": 3.0},
+            )
+        )
+    store.add_scores(scores, run_id, FILLED_MODEL_VERSION)
+    store.finish_run(run_id, "done", {"files": len(files)})
+
+
+@pytest.fixture
+def filled_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A calspot home with two scored nights, set as ``$CALSPOT_HOME``; returns the home."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("CALSPOT_HOME", str(home))
+    monkeypatch.delenv("CALSPOT_DATABASE_URL", raising=False)
+    fill_store(Store.open(load_settings(home)), tmp_path / "raw")
+    return home
