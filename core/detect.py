@@ -43,13 +43,14 @@ MAD_TO_SIGMA = 1.4826
 # Floors of the reference scatter: (absolute, relative to the reference median).
 # Matched against metric names in order; the first pattern that matches wins.
 DEFAULT_TOLERANCES: tuple[tuple[str, tuple[float, float]], ...] = (
+    (r"cosmic_ray_fraction$", (0.05, 0.1)),
     (r"fraction$", (0.005, 0.1)),
     (r"(read_noise|noise)$", (0.02, 0.02)),
     (r"(row|column)_structure$", (0.02, 0.05)),
     (r"periodic_noise$", (0.5, 0.1)),
     (r"periodic_period$", (1.0, 0.05)),
     (r"count$", (1.0, 0.02)),
-    (r"^grid", (0.2, 0.005)),
+    (r"^grid", (0.01, 0.0)),
     (r"gradient", (0.02, 0.05)),
     (r"^shift_", (0.2, 0.0)),
     (r"^profile_mismatch", (0.002, 0.05)),
@@ -123,8 +124,8 @@ class Deviation:
     scatter: float
     z: float
 
-    def as_dict(self) -> dict[str, float | str]:
-        label, unit = describe_feature(self.name)
+    def as_dict(self, category: str | None = None) -> dict[str, float | str]:
+        label, unit = describe_feature(self.name, category)
         return {
             "metric": self.name,
             "label": label,
@@ -145,11 +146,11 @@ class Explanation:
     neighbours: list[tuple[int, float]]
 
 
-def describe_feature(name: str) -> tuple[str, str]:
-    """Human label and unit of a quality number or a derived feature."""
+def describe_feature(name: str, category: str | None = None) -> tuple[str, str]:
+    """Human label and unit of a quality number or a derived feature of an image category."""
     if name in DERIVED_LABELS:
         return DERIVED_LABELS[name]
-    return metric_label(name)
+    return metric_label(name, category)
 
 
 def tolerance(name: str, tolerances: Sequence[tuple[str, tuple[float, float]]] = DEFAULT_TOLERANCES) -> tuple[float, float]:

@@ -80,9 +80,9 @@ def choose_reference(store: Store, night: str, image_type: str, mode: str, frame
     return Reference("none", combined, len({f.night for f in history}))
 
 
-def word_deviation(deviation: Deviation, reference: str) -> str:
+def word_deviation(deviation: Deviation, reference: str, category: str | None = None) -> str:
     """A reason an astronomer reads: ``bias level, amplifier 2: +14.2 ADU, 9.8 sigma above the last 30 nights``."""
-    label, unit = describe_feature(deviation.name)
+    label, unit = describe_feature(deviation.name, category)
     direction = "above" if deviation.z > 0 else "below"
     if unit:
         change = f"{deviation.value - deviation.reference:+.3g} {unit}"
@@ -91,10 +91,12 @@ def word_deviation(deviation: Deviation, reference: str) -> str:
     return f"{label}: {change}, {abs(deviation.z):.1f} sigma {direction} {reference}"
 
 
-def explanation_details(explanation: Explanation, reference: Reference, threshold: float, paths: dict[int, tuple[str, int]]) -> dict:
+def explanation_details(
+    explanation: Explanation, reference: Reference, threshold: float, paths: dict[int, tuple[str, int]], category: str
+) -> dict:
     """What is stored with a score to explain it (and shown by ``report --format json``)."""
     return {
-        "deviations": [d.as_dict() for d in explanation.deviations],
+        "deviations": [d.as_dict(category) for d in explanation.deviations],
         "neighbours": [
             {"image_id": image_id, "path": paths.get(image_id, ("", -1))[0], "ext": paths.get(image_id, ("", -1))[1], "distance": distance}
             for image_id, distance in explanation.neighbours
@@ -133,7 +135,7 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
             continue
         phrase = reference.phrase(frame.image_id in reference_ids)
         over = [d for d in explanation.deviations if abs(d.z) > detector.threshold_]
-        reasons = _problems(frame) + [word_deviation(d, phrase) for d in over[:REASONS_SHOWN]]
+        reasons = _problems(frame) + [word_deviation(d, phrase, category) for d in over[:REASONS_SHOWN]]
         flagged = explanation.score > detector.threshold_ or bool(_problems(frame))
         scores.append(
             NewScore(
@@ -143,7 +145,7 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
                 flagged=flagged,
                 reference=reference.kind,
                 reasons=reasons,
-                details=explanation_details(explanation, reference, float(detector.threshold_), paths),
+                details=explanation_details(explanation, reference, float(detector.threshold_), paths, category),
             )
         )
     return scores
