@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("--by", required=True, metavar="NAME", help="the reviewer")
     label.add_argument("--note", default="", metavar="TEXT")
 
+    score = sub.add_parser("score", help="score stored nights again (after new verdicts or a detector change)")
+    score.add_argument("--night", type=_night, action="append", help="YYYY-MM-DD (repeatable; default: every night)")
+
     sub.add_parser("nights", help="list the nights in the store with their counts")
 
     simulate = sub.add_parser("simulate", help="write simulated UVES-like raw calibrations with injected defects")
@@ -156,6 +159,16 @@ def cmd_label(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from .pipeline import rescore
+
+    with _progress_bars() as progress:
+        flagged = rescore(_settings(args), args.night, progress=progress)
+    for night, count in flagged.items():
+        print(f"{night}: {count} flagged")
+    return EXIT_OK
+
+
 def cmd_nights(args: argparse.Namespace) -> int:
     from .report import night_summaries
 
@@ -200,6 +213,7 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "report": cmd_report,
     "label": cmd_label,
+    "score": cmd_score,
     "nights": cmd_nights,
     "simulate": cmd_simulate,
     "demo": cmd_demo,

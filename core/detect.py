@@ -40,23 +40,28 @@ DETECTOR_VERSION = "frame-detector-1"
 NORMAL_Q90 = 1.6449
 MAD_TO_SIGMA = 1.4826
 
-# Floors of the reference scatter: (absolute, relative to the reference median).
-# Matched against metric names in order; the first pattern that matches wins.
-DEFAULT_TOLERANCES: tuple[tuple[str, tuple[float, float]], ...] = (
-    (r"cosmic_ray_fraction$", (0.05, 0.1)),
-    (r"fraction$", (0.005, 0.1)),
-    (r"(read_noise|noise)$", (0.02, 0.02)),
-    (r"(row|column)_structure$", (0.02, 0.05)),
-    (r"periodic_noise$", (0.5, 0.1)),
-    (r"periodic_period$", (1.0, 0.05)),
-    (r"count$", (1.0, 0.02)),
-    (r"^grid", (0.01, 0.0)),
-    (r"gradient", (0.02, 0.05)),
-    (r"^shift_", (0.2, 0.0)),
-    (r"^profile_mismatch", (0.002, 0.05)),
-    (r"^descriptor_distance$", (1e-5, 0.02)),
-    (r"(level|flux|^p\d\d|max)$", (0.2, 0.002)),
-    (r"", (1e-6, 0.01)),
+# Floors of the reference scatter: (name pattern, categories or None for all,
+# absolute floor, floor relative to the reference median). The first entry whose
+# pattern and category match wins. A floor is the smallest change an expert would
+# call real, so that a reference of near-identical frames does not turn a wobble
+# into a flag.
+DEFAULT_TOLERANCES: tuple[tuple[str, frozenset[str] | None, float, float], ...] = (
+    (r"cosmic_ray_fraction$", None, 0.05, 0.1),
+    (r"bad_row_fraction$", None, 0.02, 0.1),
+    (r"fraction$", None, 0.005, 0.1),
+    (r"(read_noise|noise)$", None, 0.02, 0.02),
+    (r"(row|column)_structure$", None, 0.02, 0.05),
+    (r"periodic_noise$", None, 0.5, 0.1),
+    (r"count$", None, 1.0, 0.02),
+    (r"^grid", frozenset({"flat", "arc"}), 0.005, 0.0),
+    (r"^grid", None, 0.3, 0.0),
+    (r"^gradient", frozenset({"flat", "arc"}), 0.002, 0.05),
+    (r"^gradient", None, 0.05, 0.05),
+    (r"^shift_", None, 0.2, 0.0),
+    (r"^profile_mismatch", None, 0.002, 0.05),
+    (r"^descriptor_distance$", None, 1e-5, 0.02),
+    (r"(level|flux|^p\d\d)$", None, 0.2, 0.002),
+    (r"", None, 1e-6, 0.01),
 )
 
 # Numbers where only an increase is a defect.
@@ -64,7 +69,8 @@ ONE_SIDED = re.compile(
     r"(cosmic_ray_fraction|saturated_fraction|nan_fraction|bad_row_fraction|periodic_noise|profile_mismatch_\w+|descriptor_distance)$"
 )
 # Bookkeeping numbers that are not quality measures.
-IGNORED = re.compile(r"^(profile_bin_\w+|periodic_period)$")
+# ``max`` is one pixel (a cosmic ray on a flat's peak); saturation is counted apart.
+IGNORED = re.compile(r"^(profile_bin_\w+|periodic_period|max)$")
 PROFILE_CATEGORIES = frozenset({"flat", "arc"})
 DERIVED_LABELS = {
     "descriptor_distance": ("distance of the image descriptor from its nearest reference frames", ""),
@@ -153,12 +159,12 @@ def describe_feature(name: str, category: str | None = None) -> tuple[str, str]:
     return metric_label(name, category)
 
 
-def tolerance(name: str, tolerances: Sequence[tuple[str, tuple[float, float]]] = DEFAULT_TOLERANCES) -> tuple[float, float]:
-    """The (absolute, relative) floor of the scatter of a number."""
-    for pattern, floor in tolerances:
-        if re.search(pattern, name):
-            return floor
-    return (1e-6, 0.01)
+def tolerance(name: str, category: str, tolerances=DEFAULT_TOLERANCES) -> tuple[float, float]:
+    """The (absolute, relative) floor of the scatter of a number of an image category."""
+    for pattern, categories, absolute, relative in tolerances:
+        if (categories is None or category in categories) and re.search(pattern, name):
+            return absolute, relative
+    return 1e-6, 0.01
 
 
 def normalised(descriptors: np.ndarray) -> np.ndarray:
@@ -239,7 +245,7 @@ class FrameDetector(BaseEstimator):
         threshold_quantile: float = 0.9,
         threshold_margin: float = 1.25,
         max_shift: int = 40,
-        tolerances: Sequence[tuple[str, tuple[float, float]]] = DEFAULT_TOLERANCES,
+        tolerances: Sequence[tuple[str, frozenset[str] | None, float, float]] = DEFAULT_TOLERANCES,
     ) -> None:
         self.neighbours = neighbours
         self.min_threshold = min_threshold
@@ -276,7 +282,7 @@ class FrameDetector(BaseEstimator):
         return self
 
     def _floor(self, name: str, center: float) -> float:
-        absolute, relative = tolerance(name, self.tolerances)
+        absolute, relative = tolerance(name, self.category_, self.tolerances)
         return max(absolute, relative * abs(center)) if np.isfinite(center) else absolute
 
     def _templates(self, X: FrameSet) -> dict[str, np.ndarray]:

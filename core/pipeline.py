@@ -209,6 +209,40 @@ def ingest(
     return result
 
 
+def rescore(settings: Settings, nights: Sequence[str] | None = None, *, store: Store | None = None,
+            progress: Progress | None = None) -> dict[str, int]:
+    """Score stored nights again (after a detector change, new verdicts or a backfill).
+
+    Parameters
+    ----------
+    settings
+        The home's settings; descriptors of the configured embedder are used.
+    nights
+        Nights to score, in any order (they are scored oldest first, so that each is
+        compared with the new scores of the nights before it); None means all.
+
+    Returns
+    -------
+    dict
+        Flagged images per night.
+    """
+    report = progress or (lambda stage, done, total: None)
+    store = store or Store.open(settings)
+    chosen = sorted(set(nights) if nights is not None else store.nights())
+    fingerprint = expected_fingerprint(settings)
+    run_id = store.start_run("score", {"nights": chosen, "fingerprint": fingerprint})
+    flagged: dict[str, int] = {}
+    status = "interrupted"
+    try:
+        for done, night in enumerate(chosen, 1):
+            flagged[night] = sum(s.flagged for s in score_night(store, night, settings, fingerprint, run_id))
+            report("score", done, len(chosen))
+        status = "done"
+    finally:
+        store.finish_run(run_id, status, {"nights": len(flagged), "flagged": sum(flagged.values())})
+    return flagged
+
+
 class _Writer:
     """Writes finished files to the store a few at a time; holds undated files to the end.
 

@@ -143,3 +143,11 @@ def test_an_unreadable_file_takes_a_verdict_without_an_extension(cli_home, capsy
     assert row["verdict"] == "reject"
     status, _, err = run(capsys, "--home", str(home), "label", str(folder / "good" / "bias_00.fits"), "--verdict", "reject", "--by", "ana")
     assert status == 1 and "say which image extension" in err
+
+
+def test_score_command_rescored_every_night(cli_home, capsys):
+    home, _, _ = cli_home
+    status, out, _ = run(capsys, "--home", str(home), "score")
+    assert status == 0 and out.startswith("2024-03-01: ")
+    status, out, _ = run(capsys, "--home", str(home), "nights")
+    assert status == 0 and "2024-03-01" in out and "unreadable" in out

@@ -16,7 +16,7 @@ from core.fitsio import decompress, find_fits, night_from_path, parse_observatio
 from core.rules import load_rules
 from tests.broken_files import fits_bytes, good_bias, write_broken_corpus, write_good_files
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+REAL = Path(__file__).resolve().parent / "data" / "real"
 KAST = REAL / "shane_kast_blue"
 MSU = REAL / "msumastro"
 RULES = load_rules()

@@ -15,7 +15,7 @@ from core.store.schema import Descriptor, File, Image, Quality, Score
 from tests.broken_files import write_broken_corpus, write_good_files
 from tests.pipeline_fixtures import embedder, make_settings, nights_copy, simulated_nights  # noqa: F401
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+REAL = Path(__file__).resolve().parent / "data" / "real"
 
 
 def truth_rows(folder: Path) -> list[dict[str, str]]:

@@ -2,7 +2,7 @@
 
 Synthetic frames are small two-amplifier raw frames with an ESO header (prescan, data,
 overscan per amplifier, the right one mirrored), built here from a seed; real frames
-come from /work/shared/data/real (read-only).
+come from tests/data/real (a copy of the project's real frames; read-only).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from astropy.io import fits
 
 from core.qc import CATEGORIES, QC_VERSION, Amplifier, Quality, amplifier_layout, measure_quality, metric_label
 
-REAL = Path("/work/shared/data/real")
+REAL = Path(__file__).resolve().parent / "data" / "real"
 KAST = REAL / "shane_kast_blue"
 MSU = REAL / "msumastro"
 
