@@ -145,8 +145,10 @@ def test_an_unreadable_file_takes_a_verdict_without_an_extension(cli_home, capsy
     assert status == 1 and "say which image extension" in err
 
 
-def test_score_command_rescored_every_night(cli_home, capsys):
+def test_score_command_rescored_every_night(cli_home, capsys, monkeypatch):
     home, _, _ = cli_home
+    monkeypatch.setenv("CALSPOT_WEIGHTS", "random")
+    monkeypatch.setenv("CALSPOT_INPUT_SIZE", "64")
     status, out, _ = run(capsys, "--home", str(home), "score")
     assert status == 0 and out.startswith("2024-03-01: ")
     status, out, _ = run(capsys, "--home", str(home), "nights")
