@@ -16,7 +16,7 @@ import numpy as np
 from . import qc
 from .config import Settings
 from .fitsio import RawImage, read_fits
-from .preprocess import network_input, png_bytes, thumbnail
+from .preprocess import network_input, png_bytes, preview, reduce_image, thumbnail
 from .rules import load_rules
 from .store import NewFile, NewImage
 
@@ -43,11 +43,13 @@ def describe_image(image: RawImage, input_size: int) -> tuple[NewImage, np.ndarr
     elif finite is not None and not finite.all():
         problems.append(f"{100 * (1 - finite.mean()):.2g} % of pixels are NaN or infinite")
     if empty:
-        quality, picture, net = None, None, None
+        quality, picture, net, small = None, None, None, None
     else:
         quality = qc.measure_quality(image.pixels, image.header, image.identity.category)
         picture = png_bytes(thumbnail(image.pixels))
-        net = network_input(image.pixels, input_size)
+        reduced = reduce_image(image.pixels, input_size)
+        net = network_input(reduced)
+        small = preview(reduced)
     identity = image.identity
     record = NewImage(
         ext=image.ext,
@@ -68,6 +70,7 @@ def describe_image(image: RawImage, input_size: int) -> tuple[NewImage, np.ndarr
         metrics=quality.metrics if quality else None,
         profiles=quality.profiles if quality else {},
         descriptor=None,
+        preview=small,
     )
     return record, net
 

@@ -27,6 +27,7 @@ OFFSET_SOFTENING_ADU = 10.0
 STRUCTURE_CLIP_SIGMA = 10.0
 HOT_PIXEL_QUANTILE = 0.9999
 THUMBNAIL_SIDE = 256
+PREVIEW_SIDE = 128
 
 
 def finite_pixels(image: np.ndarray) -> np.ndarray:
@@ -93,15 +94,23 @@ def clip_hot_pixels(pixels: np.ndarray, quantile: float = HOT_PIXEL_QUANTILE) ->
     return np.minimum(pixels, cap)
 
 
-def network_input(image: np.ndarray, size: int = 224) -> np.ndarray:
-    """An image as the network's input: ``(size, size, 3)`` float32 in [0, 255].
+def reduce_image(image: np.ndarray, size: int = 224) -> np.ndarray:
+    """The image with cosmic rays capped, block-averaged and resampled to ``(size, size)`` float32 ADU.
 
-    Cosmic rays are capped, then the image is block-averaged, resampled to a square
-    (every image type shares one descriptor space, whatever its aspect ratio) and
-    split into the channels described in the module docstring.
+    Every image type shares one square geometry, whatever its aspect ratio, so that
+    descriptors and difference images of any two frames can be compared.
     """
-    reduced = resize(block_reduce(clip_hot_pixels(finite_pixels(image)), (size, size)), (size, size))
+    return resize(block_reduce(clip_hot_pixels(finite_pixels(image)), (size, size)), (size, size))
+
+
+def network_input(reduced: np.ndarray) -> np.ndarray:
+    """A reduced image as the network's input: ``(size, size, 3)`` float32 in [0, 255]."""
     return network_channels(reduced) * np.float32(255.0)
+
+
+def preview(reduced: np.ndarray, side: int = PREVIEW_SIDE) -> np.ndarray:
+    """A small float32 copy of a reduced image, kept for difference images against the reference."""
+    return resize(reduced, (side, side))
 
 
 def thumbnail(image: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:

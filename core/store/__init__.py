@@ -52,6 +52,22 @@ def unpack_profiles(blob: bytes | None) -> dict[str, np.ndarray]:
         return {k: archive[k] for k in archive.files}
 
 
+def pack_preview(picture: np.ndarray | None) -> bytes | None:
+    """Serialise a preview compactly: float16 offsets from its median, plus the median."""
+    if picture is None:
+        return None
+    median = np.float32(np.median(picture))
+    return pack_profiles({"offsets": (picture - median).astype(np.float16), "median": np.array([median])})
+
+
+def unpack_preview(blob: bytes | None) -> np.ndarray | None:
+    """Inverse of :func:`pack_preview` (float32 ADU)."""
+    if not blob:
+        return None
+    with np.load(io.BytesIO(blob)) as archive:
+        return archive["offsets"].astype(np.float32) + archive["median"][0]
+
+
 @dataclass
 class NewImage:
     """An image extension ready to be stored."""
@@ -74,6 +90,7 @@ class NewImage:
     metrics: dict[str, float] | None
     profiles: dict[str, np.ndarray]
     descriptor: np.ndarray | None
+    preview: np.ndarray | None = None
 
 
 @dataclass
@@ -291,6 +308,7 @@ class Store:
                         qc_version=qc_version,
                         metrics=image.metrics,
                         profiles=pack_profiles(image.profiles),
+                        preview=pack_preview(image.preview),
                     )
                 )
         return row.id
@@ -420,6 +438,20 @@ class Store:
                 .limit(count)
             ).all()
         return sorted(rows)
+
+    def previews(self, image_ids: Iterable[int], qc_version: str) -> dict[int, np.ndarray]:
+        """The stored previews (small reduced pictures, ADU) of some images."""
+        image_ids = list(set(image_ids))
+        if not image_ids:
+            return {}
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Image.id, Quality.preview)
+                .join(File, Image.file_id == File.id)
+                .join(Quality, and_(Quality.content_hash == File.content_hash, Quality.ext == Image.ext, Quality.qc_version == qc_version))
+                .where(Image.id.in_(image_ids))
+            ).all()
+        return {image_id: unpack_preview(blob) for image_id, blob in rows if blob}
 
     def add_scores(self, scores: Sequence[NewScore], run_id: int, model_version: str) -> None:
         """Append detector results (earlier ones stay, superseded)."""

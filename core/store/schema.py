@@ -135,6 +135,7 @@ class Quality(Base):
     qc_version: Mapped[str] = mapped_column(String(32))
     metrics: Mapped[dict] = mapped_column(JSON)
     profiles: Mapped[bytes | None] = mapped_column(LargeBinary)
+    preview: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Score(Base):
@@ -153,6 +154,7 @@ class Score(Base):
     reference: Mapped[str] = mapped_column(String(16))
     reasons: Mapped[list] = mapped_column(JSON, default=list)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+    difference: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
