@@ -32,12 +32,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from scipy.ndimage import gaussian_filter1d
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from .qc import metric_label
 
 DETECTOR_VERSION = "frame-detector-1"
 NORMAL_Q90 = 1.6449
+PROFILE_SMOOTHING = 1.0
+MIN_DRIFT_ROWS = 10
+SMALL_SAMPLE_WIDENING = 3.0
 MAD_TO_SIGMA = 1.4826
 
 # Floors of the reference scatter: (name pattern, categories or None for all,
@@ -53,13 +60,16 @@ DEFAULT_TOLERANCES: tuple[tuple[str, frozenset[str] | None, float, float], ...] 
     (r"(row|column)_structure$", None, 0.02, 0.05),
     (r"periodic_noise$", None, 0.5, 0.1),
     (r"count$", None, 1.0, 0.02),
-    (r"^grid", frozenset({"flat", "arc"}), 0.005, 0.0),
+    (r"^grid", frozenset({"flat"}), 0.005, 0.01),
+    (r"^grid", frozenset({"arc"}), 0.02, 0.05),
     (r"^grid", None, 0.3, 0.0),
     (r"^gradient", frozenset({"flat", "arc"}), 0.002, 0.05),
     (r"^gradient", None, 0.05, 0.05),
     (r"^shift_", None, 0.2, 0.0),
-    (r"^profile_mismatch", None, 0.002, 0.05),
+    (r"^profile_mismatch", None, 0.005, 0.1),
     (r"^descriptor_distance$", None, 1e-5, 0.02),
+    # Lamps flicker by a per cent or two from exposure to exposure.
+    (r"(flux|flux_p99|line_peak_p90)$", frozenset({"flat", "arc"}), 0.2, 0.02),
     (r"(level|flux|^p\d\d)$", None, 0.2, 0.002),
     (r"", None, 1e-6, 0.01),
 )
@@ -72,8 +82,9 @@ ONE_SIDED = re.compile(
 # ``max`` is one pixel (a cosmic ray on a flat's peak); saturation is counted apart.
 IGNORED = re.compile(r"^(profile_bin_\w+|periodic_period|max)$")
 PROFILE_CATEGORIES = frozenset({"flat", "arc"})
+DESCRIPTOR_FEATURE = "descriptor_distance"
 DERIVED_LABELS = {
-    "descriptor_distance": ("distance of the image descriptor from its nearest reference frames", ""),
+    "descriptor_distance": ("descriptor distance to the nearest reference frames (the image looks unlike them)", ""),
     "shift_rows": ("shift of the profile along the rows (order positions)", "px"),
     "shift_cols": ("shift of the profile along the columns (line positions)", "px"),
     "profile_mismatch_rows": ("mismatch of the profile along the rows after alignment", ""),
@@ -89,6 +100,9 @@ class FrameSet:
     ----------
     ids
         Image ids (used to name nearest neighbours).
+    nights
+        The night of each frame (``YYYY-MM-DD``): the reference follows slow drifts by
+        predicting each night from the nights before it.
     metrics
         One mapping of quality numbers per frame.
     descriptors
@@ -100,6 +114,7 @@ class FrameSet:
     """
 
     ids: list[int]
+    nights: list[str]
     metrics: list[Mapping[str, float]]
     descriptors: np.ndarray
     profiles: list[Mapping[str, np.ndarray]] = field(default_factory=list)
@@ -108,11 +123,21 @@ class FrameSet:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def in_nights(self, nights: Sequence[str]) -> FrameSet:
+        """The frames taken in the given nights."""
+        wanted = set(nights)
+        return self.subset([i for i, night in enumerate(self.nights) if night in wanted])
+
+    def without(self, image_id: int) -> FrameSet:
+        """All frames but one."""
+        return self.subset([i for i, other in enumerate(self.ids) if other != image_id])
+
     def subset(self, index: Sequence[int]) -> FrameSet:
         """The frames at the given positions."""
         index = list(index)
         return FrameSet(
             ids=[self.ids[i] for i in index],
+            nights=[self.nights[i] for i in index],
             metrics=[self.metrics[i] for i in index],
             descriptors=self.descriptors[index],
             profiles=[self.profiles[i] for i in index] if self.profiles else [],
@@ -177,27 +202,33 @@ def profile_shift(profile: np.ndarray, template: np.ndarray, max_shift: int) -> 
     """Shift (in samples) that best aligns a profile with a template, and the mismatch left.
 
     Both are high-passed (minus a running mean) so that orders and lines, not the
-    overall illumination, drive the match. The shift is refined to a fraction of a
-    sample with a parabola through the correlation peak. The mismatch is one minus the
-    correlation coefficient at the best shift.
+    overall illumination, drive the match, smoothed by a Gaussian of one sample (so
+    that a sub-sample drift of undersampled lines is not a mismatch), and
+    standardised. The correlation at each
+    lag is the mean product over the overlap; the shift is refined to a fraction of
+    a sample with a parabola through the peak. The mismatch is one minus the
+    correlation at the best shift.
     """
-    a = _high_pass(profile)
-    b = _high_pass(template)
+    a = _standardised(gaussian_filter1d(_high_pass(profile), PROFILE_SMOOTHING))
+    b = _standardised(gaussian_filter1d(_high_pass(template), PROFILE_SMOOTHING))
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
     if n < 8 or not np.any(a) or not np.any(b):
         return 0.0, 0.0
     max_shift = min(max_shift, n // 4)
-    lags = np.arange(-max_shift, max_shift + 1)
-    corr = np.array([_corr(a, b, lag) for lag in lags])
-    best = int(np.nanargmax(corr))
+    full = np.correlate(a, b, mode="full")
+    lags = np.arange(-(n - 1), n)
+    window = np.abs(lags) <= max_shift
+    corr = full[window] / (n - np.abs(lags[window]))
+    lags = lags[window]
+    best = int(np.argmax(corr))
     shift = float(lags[best])
     if 0 < best < len(lags) - 1:
         left, mid, right = corr[best - 1 : best + 2]
         denom = left - 2 * mid + right
         if denom < 0:
             shift += 0.5 * (left - right) / denom
-    return shift, float(1.0 - corr[best])
+    return shift, float(1.0 - min(corr[best], 1.0))
 
 
 def _high_pass(profile: np.ndarray, width: int = 15) -> np.ndarray:
@@ -209,24 +240,41 @@ def _high_pass(profile: np.ndarray, width: int = 15) -> np.ndarray:
     return values - smooth
 
 
-def _corr(a: np.ndarray, b: np.ndarray, lag: int) -> float:
-    if lag >= 0:
-        x, y = a[lag:], b[: len(b) - lag]
-    else:
-        x, y = a[: len(a) + lag], b[-lag:]
-    sx, sy = x.std(), y.std()
-    if sx == 0 or sy == 0:
-        return np.nan
-    return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy))
+def _standardised(values: np.ndarray) -> np.ndarray:
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
+
+
+@dataclass
+class _Normal:
+    """What normal frames look like, from some reference frames: the state a frame is compared with."""
+
+    ids: list[int]
+    metrics: dict[str, float]
+    templates: dict[str, np.ndarray]
+    descriptors: np.ndarray | None
+    descriptor_ids: list[int]
 
 
 class FrameDetector(BaseEstimator):
     """Anomaly detector for the frames of one image type and mode.
 
+    Every frame is compared with the frames of the ``recent_nights`` nights before it:
+    its quality numbers with their medians, its descriptor with their nearest
+    descriptors, its profiles with their median profiles. Fitting replays this on
+    the reference itself (each reference night predicted from the nights before it),
+    which says how far good frames stray from such a prediction: that scatter, with
+    a floor per kind of number, scales the z-scores. The reference thus follows slow
+    drifts (lamp ageing, temperature) instead of flagging them. A reference too short
+    for that (one night, or fewer than ``MIN_DRIFT_ROWS`` frames after its first
+    night) is compared frame by frame with the rest of itself.
+
     Parameters
     ----------
     neighbours
         Nearest reference descriptors averaged into the descriptor distance.
+    recent_nights
+        Nights before a frame that say what it should look like.
     min_threshold
         Lowest threshold on the score (in calibrated sigma), whatever the reference says.
     threshold_quantile, threshold_margin
@@ -241,6 +289,7 @@ class FrameDetector(BaseEstimator):
     def __init__(
         self,
         neighbours: int = 3,
+        recent_nights: int = 7,
         min_threshold: float = 6.0,
         threshold_quantile: float = 0.9,
         threshold_margin: float = 1.25,
@@ -248,6 +297,7 @@ class FrameDetector(BaseEstimator):
         tolerances: Sequence[tuple[str, frozenset[str] | None, float, float]] = DEFAULT_TOLERANCES,
     ) -> None:
         self.neighbours = neighbours
+        self.recent_nights = recent_nights
         self.min_threshold = min_threshold
         self.threshold_quantile = threshold_quantile
         self.threshold_margin = threshold_margin
@@ -257,92 +307,115 @@ class FrameDetector(BaseEstimator):
     # fitting -----------------------------------------------------------------------
 
     def fit(self, X: FrameSet, y: None = None) -> FrameDetector:
-        """Learn what normal frames look like from a reference set."""
+        """Learn what normal frames look like, and how far good frames stray from it."""
         if len(X) == 0:
             raise ValueError("a detector needs at least one reference frame")
-        self.reference_ids_ = list(X.ids)
         self.category_ = X.category
-        has_descriptor = np.isfinite(X.descriptors).all(axis=1) if X.descriptors.size else np.zeros(len(X), bool)
-        self.reference_descriptors_ = normalised(X.descriptors[has_descriptor]) if has_descriptor.any() else None
-        self.descriptor_ids_ = [i for i, ok in zip(X.ids, has_descriptor) if ok]
-        self.templates_ = self._templates(X)
-        raw = self._raw_features(X, leave_one_out=True)
-        self.feature_names_ = sorted(set().union(*(r.keys() for r in raw)))
-        matrix = self._matrix(raw)
+        nights = sorted(set(X.nights))
+        rows = []
+        for k in range(1, len(nights)):
+            earlier = X.in_nights(nights[max(0, k - self.recent_nights) : k])
+            rows.extend(features for features, _ in self._compare(X.in_nights([nights[k]]), earlier))
+        if len(rows) >= MIN_DRIFT_ROWS:
+            self.normal_frames_ = X.in_nights(nights[-self.recent_nights :])
+        else:
+            self.normal_frames_ = X
+            rows = [features for features, _ in self._compare(X, X)]
+        self.feature_names_ = sorted(set().union(*(r.keys() for r in rows)))
+        matrix = self._matrix([{k: v[2] for k, v in r.items()} for r in rows])
+        typical = np.nanmedian(self._matrix([{k: v[0] for k, v in r.items()} for r in rows]), axis=0)
         self.center_ = np.nanmedian(matrix, axis=0)
         spread = MAD_TO_SIGMA * np.nanmedian(np.abs(matrix - self.center_), axis=0)
-        floors = np.array([self._floor(name, c) for name, c in zip(self.feature_names_, self.center_)])
-        self.scale_ = np.fmax(np.nan_to_num(spread), floors)
+        floors = np.array([self._floor(name, t) for name, t in zip(self.feature_names_, typical)])
+        # A scatter measured on few frames is uncertain: widen it rather than trust it.
+        self.scale_ = np.fmax(np.nan_to_num(spread), floors) * (1.0 + SMALL_SAMPLE_WIDENING / len(rows))
         z = self._z(matrix)
-        tail = np.nanquantile(np.abs(z), 0.9, axis=0) if len(X) >= 3 else np.ones(len(self.feature_names_))
+        tail = np.nanquantile(np.abs(z), 0.9, axis=0) if len(rows) >= 3 else np.ones(len(self.feature_names_))
         self.calibration_ = np.fmax(1.0, np.nan_to_num(tail, nan=1.0) / NORMAL_Q90)
         self.reference_scores_ = self._scores(z / self.calibration_)
-        quantile = float(np.quantile(self.reference_scores_, self.threshold_quantile))
+        quantile = float(np.quantile(self.reference_scores_, self.threshold_quantile)) if rows else 0.0
         self.threshold_ = max(self.min_threshold, self.threshold_margin * quantile)
         return self
 
-    def _floor(self, name: str, center: float) -> float:
+    def _floor(self, name: str, typical: float) -> float:
         absolute, relative = tolerance(name, self.category_, self.tolerances)
-        return max(absolute, relative * abs(center)) if np.isfinite(center) else absolute
+        return max(absolute, relative * abs(typical)) if np.isfinite(typical) else absolute
 
-    def _templates(self, X: FrameSet) -> dict[str, np.ndarray]:
-        if X.category not in PROFILE_CATEGORIES or not X.profiles:
-            return {}
+    def _normal(self, X: FrameSet) -> _Normal:
+        """Medians, median profiles and descriptors of some frames."""
+        names = set().union(*(m.keys() for m in X.metrics)) if len(X) else set()
+        metrics = {}
+        for name in names:
+            values = [float(m[name]) for m in X.metrics if name in m and np.isfinite(m[name])]
+            if values:
+                metrics[name] = float(np.median(values))
         templates = {}
-        for axis in ("rows", "cols"):
-            stack = [p[axis] for p in X.profiles if axis in p]
-            if stack:
-                length = min(len(s) for s in stack)
-                templates[axis] = np.median(np.stack([s[:length] for s in stack]), axis=0)
-        return templates
+        if X.category in PROFILE_CATEGORIES and X.profiles:
+            for axis in ("rows", "cols"):
+                stack = [p[axis] for p in X.profiles if axis in p]
+                if stack:
+                    length = min(len(s) for s in stack)
+                    templates[axis] = np.median(np.stack([s[:length] for s in stack]), axis=0)
+        ok = np.isfinite(X.descriptors).all(axis=1) if X.descriptors.size else np.zeros(len(X), bool)
+        return _Normal(
+            ids=list(X.ids),
+            metrics=metrics,
+            templates=templates,
+            descriptors=normalised(X.descriptors[ok].astype(np.float64)) if ok.any() else None,
+            descriptor_ids=[i for i, good in zip(X.ids, ok) if good],
+        )
 
     # features ----------------------------------------------------------------------
 
-    def _raw_features(self, X: FrameSet, leave_one_out: bool = False) -> list[dict[str, float]]:
-        """Quality numbers plus derived features (descriptor distance, profile shifts) per frame."""
+    def _compare(self, X: FrameSet, normal_frames: FrameSet) -> list[tuple[dict[str, tuple[float, float, float]], list[tuple[int, float]]]]:
+        """Each frame against the normal state of ``normal_frames``: its features and nearest normal frames.
+
+        A frame that is itself among the normal frames is compared with the others.
+        """
+        normal = self._normal(normal_frames)
+        own = set(normal_frames.ids)
         out = []
-        distances = self._descriptor_distances(X, leave_one_out)
         for i in range(len(X)):
-            features = {k: float(v) for k, v in X.metrics[i].items() if not IGNORED.match(k) and np.isfinite(v)}
-            if np.isfinite(distances[i]):
-                features["descriptor_distance"] = float(distances[i])
-            if self.templates_ and X.profiles:
-                for axis, template in self.templates_.items():
-                    if axis in X.profiles[i]:
-                        shift, mismatch = profile_shift(X.profiles[i][axis], template, self.max_shift)
-                        binning = float(X.metrics[i].get(f"profile_bin_{axis}", 1.0))
-                        features[f"shift_{axis}"] = shift * binning
-                        features[f"profile_mismatch_{axis}"] = mismatch
-            out.append(features)
+            state = normal
+            if X.ids[i] in own and len(own) > 1:
+                state = self._normal(normal_frames.without(X.ids[i]))
+            out.append(self._frame_features(X.subset([i]), state))
         return out
 
-    def _descriptor_distances(self, X: FrameSet, leave_one_out: bool) -> np.ndarray:
-        distances = np.full(len(X), np.nan)
-        if self.reference_descriptors_ is None or not X.descriptors.size:
-            return distances
-        ok = np.isfinite(X.descriptors).all(axis=1)
-        if not ok.any():
-            return distances
-        cosine = 1.0 - normalised(X.descriptors[ok]) @ self.reference_descriptors_.T
-        if leave_one_out:
-            own = {image_id: j for j, image_id in enumerate(self.descriptor_ids_)}
-            for row, image_id in enumerate(np.asarray(X.ids)[ok]):
-                if image_id in own:
-                    cosine[row, own[image_id]] = np.inf
-        k = max(1, min(self.neighbours, cosine.shape[1] - (1 if leave_one_out else 0)))
-        nearest = np.sort(cosine, axis=1)[:, :k]
-        nearest = np.where(np.isfinite(nearest), nearest, np.nan)
-        distances[ok] = np.nanmean(nearest, axis=1) if nearest.size else np.nan
-        return distances
+    def _frame_features(self, frame: FrameSet, normal: _Normal) -> tuple[dict[str, tuple[float, float, float]], list[tuple[int, float]]]:
+        """Per feature (value, what normal frames have, residual), and the nearest normal frames."""
+        features: dict[str, tuple[float, float, float]] = {}
+        for name, value in frame.metrics[0].items():
+            if IGNORED.match(name) or not np.isfinite(value) or name not in normal.metrics:
+                continue
+            features[name] = (float(value), normal.metrics[name], float(value) - normal.metrics[name])
+        distance, neighbours = self._nearest(frame.descriptors[0], normal)
+        if np.isfinite(distance):
+            features[DESCRIPTOR_FEATURE] = (distance, np.nan, distance)
+        for axis, template in normal.templates.items():
+            if axis in frame.profiles[0]:
+                shift, mismatch = profile_shift(frame.profiles[0][axis], template, self.max_shift)
+                binning = float(frame.metrics[0].get(f"profile_bin_{axis}", 1.0))
+                features[f"shift_{axis}"] = (shift * binning, 0.0, shift * binning)
+                features[f"profile_mismatch_{axis}"] = (mismatch, np.nan, mismatch)
+        return features, neighbours
 
-    def _matrix(self, raw: list[dict[str, float]]) -> np.ndarray:
-        return np.array([[r.get(name, np.nan) for name in self.feature_names_] for r in raw], dtype=np.float64).reshape(
-            len(raw), len(self.feature_names_)
+    def _nearest(self, descriptor: np.ndarray, normal: _Normal) -> tuple[float, list[tuple[int, float]]]:
+        """Mean cosine distance to the nearest normal descriptors, and those frames with their distances."""
+        if normal.descriptors is None or not np.isfinite(descriptor).all():
+            return np.nan, []
+        cosine = 1.0 - normal.descriptors @ normalised(descriptor[None].astype(np.float64))[0]
+        order = np.argsort(cosine)[: self.neighbours]
+        return float(np.mean(cosine[order])), [(normal.descriptor_ids[j], float(cosine[j])) for j in order]
+
+    def _matrix(self, rows: list[dict[str, float]]) -> np.ndarray:
+        return np.array([[r.get(name, np.nan) for name in self.feature_names_] for r in rows], dtype=np.float64).reshape(
+            len(rows), len(self.feature_names_)
         )
 
     def _z(self, matrix: np.ndarray) -> np.ndarray:
         z = (matrix - self.center_) / self.scale_
-        one_sided = np.array([bool(ONE_SIDED.search(n)) for n in self.feature_names_])
+        one_sided = np.array([bool(ONE_SIDED.search(n)) for n in self.feature_names_], dtype=bool)
         if one_sided.any():
             z[:, one_sided] = np.fmax(z[:, one_sided], 0.0)
         return z
@@ -355,10 +428,6 @@ class FrameDetector(BaseEstimator):
         scores[has_any] = np.nanmax(magnitude[has_any], axis=1)
         return scores
 
-    def _calibrated_z(self, X: FrameSet) -> np.ndarray:
-        leave_one_out = bool(set(X.ids) & set(self.reference_ids_))
-        return self._z(self._matrix(self._raw_features(X, leave_one_out))) / self.calibration_
-
     # scikit-learn interface --------------------------------------------------------
 
     def anomaly_score(self, X: FrameSet) -> np.ndarray:
@@ -366,7 +435,7 @@ class FrameDetector(BaseEstimator):
 
         Frames that are part of the reference are scored leaving themselves out.
         """
-        return self._scores(self._calibrated_z(X))
+        return np.array([e.score for e in self.explain(X)])
 
     def score_samples(self, X: FrameSet) -> np.ndarray:
         """Opposite of :meth:`anomaly_score` (scikit-learn convention: lower is more abnormal)."""
@@ -381,36 +450,57 @@ class FrameDetector(BaseEstimator):
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     def explain(self, X: FrameSet, top: int = 8) -> list[Explanation]:
-        """Score, largest deviations and nearest reference frames of each frame."""
-        leave_one_out = bool(set(X.ids) & set(self.reference_ids_))
-        raw = self._matrix(self._raw_features(X, leave_one_out))
-        z = self._z(raw) / self.calibration_
-        scores = self._scores(z)
-        neighbours = self._neighbours(X, leave_one_out)
+        """Score, largest deviations and nearest recent reference frames of each frame."""
         explanations = []
-        for i in range(len(X)):
-            order = np.argsort(-np.nan_to_num(np.abs(z[i]), nan=-1.0))[:top]
-            deviations = [
-                Deviation(self.feature_names_[j], raw[i, j], self.center_[j], self.scale_[j] * self.calibration_[j], z[i, j])
-                for j in order
-                if np.isfinite(z[i, j])
-            ]
-            explanations.append(Explanation(float(scores[i]), deviations, neighbours[i]))
+        for features, neighbours in self._compare(X, self.normal_frames_):
+            z = (self._z(self._matrix([{k: v[2] for k, v in features.items()}])) / self.calibration_)[0]
+            deviations = []
+            for j in np.argsort(-np.nan_to_num(np.abs(z), nan=-1.0))[:top]:
+                if not np.isfinite(z[j]):
+                    continue
+                name = self.feature_names_[j]
+                value, normal_value, _ = features[name]
+                reference = normal_value + self.center_[j] if np.isfinite(normal_value) else self.center_[j]
+                deviations.append(Deviation(name, value, reference, self.scale_[j] * self.calibration_[j], z[j]))
+            explanations.append(Explanation(float(self._scores(z[None])[0]), deviations, neighbours))
         return explanations
-
-    def _neighbours(self, X: FrameSet, leave_one_out: bool) -> list[list[tuple[int, float]]]:
-        empty: list[list[tuple[int, float]]] = [[] for _ in range(len(X))]
-        if self.reference_descriptors_ is None or not X.descriptors.size:
-            return empty
-        for i in range(len(X)):
-            if not np.isfinite(X.descriptors[i]).all():
-                continue
-            cosine = 1.0 - normalised(X.descriptors[i : i + 1]) @ self.reference_descriptors_.T
-            order = np.argsort(cosine[0])
-            picks = [(self.descriptor_ids_[j], float(cosine[0, j])) for j in order if not (leave_one_out and self.descriptor_ids_[j] == X.ids[i])]
-            empty[i] = picks[: self.neighbours]
-        return empty
 
 
 def _finite(value: float) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
+
+
+class TypeClassifier(ClassifierMixin, BaseEstimator):
+    """Which image type and mode a frame's pixels look like, from its descriptor.
+
+    Descriptors are standardised dimension by dimension (ResNet features share a
+    large common part; what tells types apart is in how each feature departs from
+    its usual value) and classified by a distance-weighted vote of the nearest
+    reference frames. Fitted on the recent history of every type and mode of an
+    instrument, it says when a frame's pixels belong to another type than its header
+    claims (a flat under a bias header, a frame of another grating setting).
+
+    Parameters
+    ----------
+    neighbours
+        Frames voting on each prediction.
+    """
+
+    def __init__(self, neighbours: int = 5) -> None:
+        self.neighbours = neighbours
+
+    def fit(self, X: np.ndarray, y: Sequence[str]) -> TypeClassifier:
+        """Learn the look of each class from descriptors ``X`` and class names ``y``."""
+        self.model_ = make_pipeline(
+            StandardScaler(), KNeighborsClassifier(n_neighbors=min(self.neighbours, len(X)), weights="distance")
+        ).fit(np.asarray(X, np.float64), list(y))
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Vote shares of every class, one row per frame (columns in ``classes_`` order)."""
+        return self.model_.predict_proba(np.asarray(X, np.float64))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The most likely class of each frame."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -17,12 +17,24 @@ import numpy as np
 
 from . import qc
 from .config import Settings
-from .detect import DETECTOR_VERSION, Deviation, Explanation, FrameDetector, FrameSet, describe_feature
+from .detect import DESCRIPTOR_FEATURE, DETECTOR_VERSION, FrameDetector, FrameSet, TypeClassifier
+from .explain import (
+    TypeClass,
+    difference_image,
+    difference_png,
+    explanation_details,
+    is_type_mismatch,
+    word_deviation,
+    word_mismatch,
+)
 from .rules import CALIBRATION_CATEGORIES
 from .store import NewScore, Store, StoredImage
 
 MIN_FRAMES_TO_COMPARE = 3
 REASONS_SHOWN = 3
+TYPE_NEIGHBOURS = 7
+TYPE_AGREEMENT = 0.8
+TYPE_DISAGREEMENT = 0.1
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,16 @@ class Reference:
     kind: str
     frames: list[StoredImage]
     nights: int
+
+    def summary(self) -> dict:
+        """What the reference was, for the stored explanation."""
+        return {
+            "kind": self.kind,
+            "frames": len(self.frames),
+            "nights": self.nights,
+            "first_night": min((f.night for f in self.frames), default=None),
+            "last_night": max((f.night for f in self.frames), default=None),
+        }
 
     def phrase(self, scored_in_reference: bool) -> str:
         if self.kind == "history":
@@ -53,6 +75,7 @@ def frame_set(frames: Sequence[StoredImage], category: str, dim: int) -> FrameSe
             descriptors[i] = frame.descriptor
     return FrameSet(
         ids=[f.image_id for f in frames],
+        nights=[f.night for f in frames],
         metrics=[f.metrics for f in frames],
         descriptors=descriptors,
         profiles=[f.profiles for f in frames],
@@ -80,38 +103,6 @@ def choose_reference(store: Store, night: str, image_type: str, mode: str, frame
     return Reference("none", combined, len({f.night for f in history}))
 
 
-def word_deviation(deviation: Deviation, reference: str, category: str | None = None) -> str:
-    """A reason an astronomer reads: ``bias level, amplifier 2: +14.2 ADU, 9.8 sigma above the last 30 nights``."""
-    label, unit = describe_feature(deviation.name, category)
-    direction = "above" if deviation.z > 0 else "below"
-    if unit:
-        change = f"{deviation.value - deviation.reference:+.3g} {unit}"
-    else:
-        change = f"{deviation.value:.3g} (typically {deviation.reference:.3g})"
-    return f"{label}: {change}, {abs(deviation.z):.1f} sigma {direction} {reference}"
-
-
-def explanation_details(
-    explanation: Explanation, reference: Reference, threshold: float, paths: dict[int, tuple[str, int]], category: str
-) -> dict:
-    """What is stored with a score to explain it (and shown by ``report --format json``)."""
-    return {
-        "deviations": [d.as_dict(category) for d in explanation.deviations],
-        "neighbours": [
-            {"image_id": image_id, "path": paths.get(image_id, ("", -1))[0], "ext": paths.get(image_id, ("", -1))[1], "distance": distance}
-            for image_id, distance in explanation.neighbours
-        ],
-        "reference": {
-            "kind": reference.kind,
-            "frames": len(reference.frames),
-            "nights": reference.nights,
-            "first_night": min((f.night for f in reference.frames), default=None),
-            "last_night": max((f.night for f in reference.frames), default=None),
-        },
-        "threshold": threshold,
-    }
-
-
 def score_group(frames: list[StoredImage], reference: Reference, settings: Settings) -> list[NewScore]:
     """Scores of one type and mode's frames of a night against their reference."""
     category = frames[0].category
@@ -134,7 +125,8 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
             scores.append(_unscored(frame, "nothing to compare: the image has no valid pixels"))
             continue
         phrase = reference.phrase(frame.image_id in reference_ids)
-        over = [d for d in explanation.deviations if abs(d.z) > detector.threshold_]
+        # Physical numbers explain better than the descriptor distance: it comes last.
+        over = sorted((d for d in explanation.deviations if abs(d.z) > detector.threshold_), key=lambda d: d.name == DESCRIPTOR_FEATURE)
         reasons = _problems(frame) + [word_deviation(d, phrase, category) for d in over[:REASONS_SHOWN]]
         flagged = explanation.score > detector.threshold_ or bool(_problems(frame))
         scores.append(
@@ -145,7 +137,7 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
                 flagged=flagged,
                 reference=reference.kind,
                 reasons=reasons,
-                details=explanation_details(explanation, reference, float(detector.threshold_), paths, category),
+                details=explanation_details(explanation, reference.summary(), float(detector.threshold_), paths, category),
             )
         )
     return scores
@@ -171,6 +163,72 @@ def _unscored(frame: StoredImage, note: str) -> NewScore:
     )
 
 
+def fit_type_classifiers(
+    store: Store, night: str, instruments: Sequence[str], settings: Settings, fingerprint: str
+) -> tuple[dict[str, tuple[TypeClassifier, set[str]]], dict[str, TypeClass]]:
+    """One type classifier per instrument, fitted on the recent history of all its types and modes.
+
+    Returns, per instrument, the classifier and the classes it knows well enough (at
+    least ``min_reference`` usable frames) to say that a frame does not belong to
+    them, and the classes by key. Instruments with fewer than two such classes get
+    no classifier.
+    """
+    classifiers = {}
+    classes: dict[str, TypeClass] = {}
+    for instrument in instruments:
+        frames = [f for f in store.type_examples(instrument, night, settings.history_nights, fingerprint) if usable_as_reference(f)]
+        keys = [TypeClass.of(f).key for f in frames]
+        classes.update((TypeClass.of(f).key, TypeClass.of(f)) for f in frames)
+        counts = {k: keys.count(k) for k in set(keys)}
+        known = {k for k, n in counts.items() if n >= settings.min_reference}
+        if len(known) < 2:
+            continue
+        chosen = [i for i, k in enumerate(keys) if k in known]
+        classifier = TypeClassifier(neighbours=TYPE_NEIGHBOURS).fit(
+            np.stack([frames[i].descriptor for i in chosen]), [keys[i] for i in chosen]
+        )
+        classifiers[instrument] = (classifier, known)
+    return classifiers, classes
+
+
+def check_types(
+    frames: Sequence[StoredImage], scores: Sequence[NewScore], classifiers: dict[str, tuple[TypeClassifier, set[str]]],
+    classes: dict[str, TypeClass],
+) -> None:
+    """Flag frames whose pixels look like another type or mode than the header says, and say so first."""
+    for frame, score in zip(frames, scores):
+        own = TypeClass.of(frame)
+        entry = classifiers.get(frame.instrument)
+        if entry is None or frame.descriptor is None or own.key not in entry[1]:
+            continue
+        classifier, _ = entry
+        shares = classifier.predict_proba(frame.descriptor[None])[0]
+        best = int(np.argmax(shares))
+        predicted = str(classifier.classes_[best])
+        own_share = float(shares[list(classifier.classes_).index(own.key)])
+        confident = shares[best] >= TYPE_AGREEMENT and own_share <= TYPE_DISAGREEMENT
+        if predicted != own.key and confident and is_type_mismatch(classes[predicted], own):
+            score.reasons.insert(len(_problems(frame)), word_mismatch(classes[predicted], own, float(shares[best])))
+            score.details["looks_like"] = {"image_type": classes[predicted].image_type, "mode": classes[predicted].mode, "share": float(shares[best])}
+            score.flagged = True
+
+
+def attach_differences(store: Store, scores: Sequence[NewScore]) -> None:
+    """Give every score with nearest reference frames a difference image against their median."""
+    wanted = {s.image_id for s in scores}
+    for s in scores:
+        wanted.update(n["image_id"] for n in s.details.get("neighbours", []))
+    previews = store.previews(wanted, qc.QC_VERSION)
+    for s in scores:
+        neighbours = [previews[n["image_id"]] for n in s.details.get("neighbours", []) if n["image_id"] in previews]
+        own = previews.get(s.image_id)
+        if own is None or not neighbours:
+            continue
+        difference, scale = difference_image(own, neighbours)
+        s.difference = difference_png(difference, scale)
+        s.details["difference"] = {"scale_adu": scale, "frames": len(neighbours)}
+
+
 def score_night(store: Store, night: str, settings: Settings, fingerprint: str, run_id: int) -> list[NewScore]:
     """Score every image of a night against its type's reference and store the results.
 
@@ -192,10 +250,18 @@ def score_night(store: Store, night: str, settings: Settings, fingerprint: str, 
     list of NewScore
         What was stored, one per image.
     """
-    results: list[NewScore] = []
+    groups = []
     for image_type, mode in store.image_groups(night):
         frames = store.images(fingerprint, qc.QC_VERSION, night=night, image_type=image_type, mode=mode)
-        reference = choose_reference(store, night, image_type, mode, frames, settings, fingerprint)
-        results.extend(score_group(frames, reference, settings))
+        groups.append((frames, choose_reference(store, night, image_type, mode, frames, settings, fingerprint)))
+    instruments = sorted({f.instrument for frames, _ in groups for f in frames})
+    classifiers, classes = fit_type_classifiers(store, night, instruments, settings, fingerprint)
+    results: list[NewScore] = []
+    for frames, reference in groups:
+        scores = score_group(frames, reference, settings)
+        if frames[0].category in CALIBRATION_CATEGORIES:
+            check_types(frames, scores, classifiers, classes)
+        results.extend(scores)
+    attach_differences(store, results)
     store.add_scores(results, run_id, model_version(fingerprint))
     return results

@@ -237,6 +237,15 @@ def neighbours_table(details: Mapping[str, Any]) -> pd.DataFrame:
     )
 
 
+def difference_caption(details: Mapping[str, Any]) -> str:
+    """What the difference picture shows and its grey scale, e.g. ``minus the median of 3 nearest reference frames (±12.5 ADU)``."""
+    info = details.get("difference") or {}
+    frames = info.get("frames", 0)
+    scale = info.get("scale_adu")
+    text = f"minus the median of the {_plural(frames, 'nearest reference frame')}"
+    return f"{text} (white +{scale:.3g} ADU, black -{scale:.3g} ADU)" if scale is not None else text
+
+
 def reference_summary(row: Row) -> str:
     """What the frame was compared with, in words.
 

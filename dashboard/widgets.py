@@ -75,6 +75,8 @@ def frame_panel(store: Store, row: Row) -> None:
             st.image(row["thumbnail"], caption=formatting.file_name(row), width="content")
         else:
             st.caption("No picture: the file could not be read." if row["ext"] is None else "No thumbnail stored.")
+        if row.get("difference"):
+            st.image(row["difference"], caption=formatting.difference_caption(row["details"]), width="content")
     with facts:
         _frame_facts(row)
         st.markdown("**Reasons**")

@@ -162,3 +162,11 @@ def test_frame_label_names_flag_type_and_verdict() -> None:
         "⚑ a.fits ext 0 · UVES_BLUE_BIAS_ext0 · rejected"
     )
     assert formatting.frame_label(row("b.fits.Z", ext=None)) == "b.fits.Z · unreadable file"
+
+
+def test_difference_caption_says_what_the_grey_means():
+    from dashboard.formatting import difference_caption
+
+    caption = difference_caption({"difference": {"frames": 3, "scale_adu": 12.5}})
+    assert caption == "minus the median of the 3 nearest reference frames (white +12.5 ADU, black -12.5 ADU)"
+    assert difference_caption({}) == "minus the median of the 0 nearest reference frames"

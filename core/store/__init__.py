@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 VERDICTS = ("accept", "reject")
+# ESO's data-product type says what a frame is in the words experts use (``LAMP,FLAT``).
+HEADER_TYPE_KEYWORD = "HIERARCH ESO DPR TYPE"
 
 
 def pack_profiles(profiles: Mapping[str, np.ndarray]) -> bytes | None:
@@ -116,6 +118,7 @@ class NewScore:
     reference: str
     reasons: list[str]
     details: dict[str, Any]
+    difference: bytes | None = None
 
 
 @dataclass
@@ -126,8 +129,10 @@ class StoredImage:
     file_id: int
     path: str
     ext: int
+    instrument: str
     image_type: str
     category: str
+    header_type: str
     mode: str
     night: str
     date_obs: datetime | None
@@ -375,23 +380,15 @@ class Store:
             verdicts = self._latest_verdicts(session, ids)
             flags = self._latest_flags(session, ids)
         return [
-            StoredImage(
-                image_id=image.id,
-                file_id=image.file_id,
-                path=path,
-                ext=image.ext,
-                image_type=image.image_type,
-                category=image.category,
-                mode=image.mode,
-                night=image.night,
-                date_obs=image.date_obs,
-                problems=list(image.problems or []),
-                duplicate_of=duplicate_path,
-                descriptor=np.frombuffer(vector, np.float32) if vector is not None else None,
-                metrics=dict(metrics or {}),
-                profiles=unpack_profiles(profiles),
-                verdict=verdicts.get(image.id),
-                flagged=flags.get(image.id),
+            _stored_image(
+                image,
+                path,
+                duplicate_path,
+                np.frombuffer(vector, np.float32) if vector is not None else None,
+                dict(metrics or {}),
+                unpack_profiles(profiles),
+                verdicts.get(image.id),
+                flags.get(image.id),
             )
             for image, path, duplicate_path, vector, metrics, profiles in rows
         ]
@@ -453,6 +450,43 @@ class Store:
             ).all()
         return {image_id: unpack_preview(blob) for image_id, blob in rows if blob}
 
+    def type_examples(self, instrument: str, before: str, nights: int, fingerprint: str) -> list[StoredImage]:
+        """Frames of every type and mode of an instrument from its latest ``nights`` nights before ``before``.
+
+        Only what the type classifier needs is loaded: identity, descriptor, latest
+        verdict and flag (no quality numbers or profiles).
+        """
+        with self._sessions() as session:
+            recent = session.scalars(
+                select(Image.night)
+                .where(Image.instrument == instrument, Image.night < before)
+                .distinct()
+                .order_by(Image.night.desc())
+                .limit(nights)
+            ).all()
+            if not recent:
+                return []
+            rows = session.execute(
+                select(Image, File.path, Descriptor.vector)
+                .join(File, Image.file_id == File.id)
+                .join(
+                    Descriptor,
+                    and_(
+                        Descriptor.content_hash == File.content_hash,
+                        Descriptor.ext == Image.ext,
+                        Descriptor.fingerprint == fingerprint,
+                    ),
+                )
+                .where(Image.instrument == instrument, Image.night.in_(recent), File.duplicate_of.is_(None))
+            ).all()
+            ids = [image.id for image, _, _ in rows]
+            verdicts = self._latest_verdicts(session, ids)
+            flags = self._latest_flags(session, ids)
+        return [
+            _stored_image(image, path, None, np.frombuffer(vector, np.float32), {}, {}, verdicts.get(image.id), flags.get(image.id))
+            for image, path, vector in rows
+        ]
+
     def add_scores(self, scores: Sequence[NewScore], run_id: int, model_version: str) -> None:
         """Append detector results (earlier ones stay, superseded)."""
         with transaction(self._sessions) as session:
@@ -467,6 +501,7 @@ class Store:
                     reference=s.reference,
                     reasons=s.reasons,
                     details=s.details,
+                    difference=s.difference,
                 )
                 for s in scores
             )
@@ -527,6 +562,7 @@ class Store:
                             "night": night, "score": None, "threshold": None, "flagged": True,
                             "reasons": [f"unreadable: {f.error}"], "reference": "", "details": {},
                             "image_id": None, "file_id": f.id, "verdict": file_verdicts.get(f.id), "thumbnail": None,
+                            "difference": None,
                             "date_obs": None, "exptime": None, "model_version": "",
                         }
                     )
@@ -550,6 +586,7 @@ class Store:
                         "file_id": image.file_id,
                         "verdict": verdicts.get(image.id),
                         "thumbnail": image.thumbnail,
+                        "difference": score.difference if score else None,
                         "date_obs": image.date_obs,
                         "exptime": image.exptime,
                         "model_version": score.model_version if score else "",
@@ -612,6 +649,38 @@ class Store:
             if image_id is not None:
                 query = query.where(Label.image_id == image_id)
             return list(session.scalars(query))
+
+
+def _stored_image(
+    image: Image,
+    path: str,
+    duplicate_of: str | None,
+    descriptor: np.ndarray | None,
+    metrics: dict[str, float],
+    profiles: dict[str, np.ndarray],
+    verdict: str | None,
+    flagged: bool | None,
+) -> StoredImage:
+    return StoredImage(
+        image_id=image.id,
+        file_id=image.file_id,
+        path=path,
+        ext=image.ext,
+        instrument=image.instrument,
+        image_type=image.image_type,
+        category=image.category,
+        header_type=str((image.header or {}).get(HEADER_TYPE_KEYWORD) or image.label),
+        mode=image.mode,
+        night=image.night,
+        date_obs=image.date_obs,
+        problems=list(image.problems or []),
+        duplicate_of=duplicate_of,
+        descriptor=descriptor,
+        metrics=metrics,
+        profiles=profiles,
+        verdict=verdict,
+        flagged=flagged,
+    )
 
 
 def _group(pairs: Iterable[tuple[int, int]]) -> dict[int, list[int]]:

@@ -1,0 +1,110 @@
+"""The per-type detector and the type classifier on small seeded feature sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from core.detect import FrameDetector, FrameSet, TypeClassifier, profile_shift, tolerance
+
+
+def frames(n: int, seed: int = 0, level: float = 200.0, noise: float = 3.0, start_id: int = 0, dim: int = 16) -> FrameSet:
+    """``n`` good bias-like frames: small scatter in level and noise, similar descriptors."""
+    rng = np.random.default_rng(seed)
+    base = np.random.default_rng(99).normal(1.0, 0.2, dim)
+    return FrameSet(
+        ids=list(range(start_id, start_id + n)),
+        nights=[f"2025-01-{1 + i // 4:02d}" for i in range(n)],
+        metrics=[
+            {"amp1.level": level + rng.normal(0, 0.3), "amp1.read_noise": noise + rng.normal(0, 0.03), "cosmic_ray_fraction": abs(rng.normal(0, 0.01))}
+            for _ in range(n)
+        ],
+        descriptors=(base + rng.normal(0, 0.01, (n, dim))).astype(np.float32),
+        profiles=[{} for _ in range(n)],
+        category="bias",
+    )
+
+
+def one(metrics: dict, descriptor: np.ndarray, image_id: int = 1000) -> FrameSet:
+    return FrameSet([image_id], ["2025-02-01"], [metrics], descriptor[None].astype(np.float32), [{}], "bias")
+
+
+def test_follows_scikit_learn_conventions():
+    detector = FrameDetector(neighbours=2, min_threshold=5.0)
+    assert detector.get_params()["neighbours"] == 2
+    assert clone(detector).get_params() == detector.get_params()
+    reference = frames(30)
+    assert detector.fit(reference) is detector
+    assert detector.threshold_ >= 5.0 and len(detector.feature_names_) == 4
+    scores = detector.anomaly_score(reference)
+    np.testing.assert_allclose(detector.score_samples(reference), -scores)
+    np.testing.assert_allclose(detector.decision_function(reference), detector.threshold_ - scores)
+    assert set(detector.predict(reference)) <= {-1, 1}
+
+
+def test_good_frames_pass_and_a_level_jump_is_flagged_with_its_number():
+    reference = frames(40)
+    detector = FrameDetector().fit(reference)
+    assert (detector.predict(frames(20, seed=1, start_id=500)) == 1).all()
+    jumped = one({"amp1.level": 214.2, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 0.0}, reference.descriptors[0])
+    assert detector.predict(jumped)[0] == -1
+    top = detector.explain(jumped)[0].deviations[0]
+    assert top.name == "amp1.level" and top.value == pytest.approx(214.2) and top.z > 10
+
+
+def test_fewer_cosmic_rays_than_usual_is_not_a_defect():
+    reference = frames(40)
+    detector = FrameDetector().fit(reference)
+    clean = one({"amp1.level": 200.0, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 0.0}, reference.descriptors[0])
+    more = one({"amp1.level": 200.0, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 2.0}, reference.descriptors[0])
+    assert detector.predict(clean)[0] == 1 and detector.predict(more)[0] == -1
+
+
+def test_identical_reference_frames_do_not_make_every_wobble_a_flag():
+    reference = frames(20)
+    for m in reference.metrics:
+        m["amp1.level"] = 200.0
+    detector = FrameDetector().fit(reference)
+    wobble = one({"amp1.level": 200.05, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 0.0}, reference.descriptors[0])
+    assert detector.predict(wobble)[0] == 1
+    absolute, _ = tolerance("amp1.level", "bias")
+    assert detector.scale_[detector.feature_names_.index("amp1.level")] >= absolute
+
+
+def test_reference_frames_are_scored_leaving_themselves_out():
+    reference = frames(12)
+    reference.descriptors[3] += 0.5
+    detector = FrameDetector().fit(reference)
+    scores = detector.anomaly_score(reference)
+    assert int(np.argmax(scores)) == 3 and scores[3] > detector.threshold_
+
+
+def test_a_descriptor_far_from_every_reference_frame_is_flagged():
+    reference = frames(30)
+    detector = FrameDetector().fit(reference)
+    odd = one(dict(reference.metrics[0]), reference.descriptors[0] + np.linspace(-0.5, 0.5, 16))
+    explanation = detector.explain(odd)[0]
+    assert explanation.score > detector.threshold_
+    assert explanation.deviations[0].name == "descriptor_distance"
+    assert [n for n, _ in explanation.neighbours] and all(d >= 0 for _, d in explanation.neighbours)
+
+
+def test_profile_shift_finds_sub_sample_shifts_and_a_mismatch():
+    x = np.arange(800.0)
+    orders = np.exp(-0.5 * ((x % 37 - 18) / 3) ** 2)
+    shift, mismatch = profile_shift(np.interp(x - 4.3, x, orders), orders, 30)
+    assert shift == pytest.approx(4.3, abs=0.2) and mismatch < 0.05
+    _, mismatch = profile_shift(np.random.default_rng(0).normal(size=800), orders, 30)
+    assert mismatch > 0.5
+
+
+def test_type_classifier_tells_types_apart_and_says_how_sure_it_is():
+    rng = np.random.default_rng(0)
+    bias = rng.normal(1.0, 0.01, 32)
+    flat = bias + rng.normal(0, 0.05, 32)
+    training = np.vstack([bias + rng.normal(0, 0.01, (20, 32)), flat + rng.normal(0, 0.01, (20, 32))])
+    classifier = TypeClassifier(neighbours=5).fit(training, ["bias"] * 20 + ["flat"] * 20)
+    probe = np.vstack([bias + rng.normal(0, 0.01, 32), flat + rng.normal(0, 0.01, 32)])
+    assert list(classifier.predict(probe)) == ["bias", "flat"]
+    assert classifier.predict_proba(probe).max(axis=1).min() > 0.8
