@@ -305,7 +305,7 @@ class _progress_bars:
     def __call__(self, stage: str, done: int, total: int) -> None:
         bar = self._bars.get(stage)
         if bar is None:
-            unit = {"describe": "file", "score": "night", "simulate": "file"}.get(stage, "item")
+            unit = {"describe": "image", "score": "night", "simulate": "file"}.get(stage, "item")
             bar = self._bars[stage] = self._tqdm(total=total, desc=stage, unit=unit, file=sys.stderr, disable=None)
         bar.total = total
         bar.update(done - bar.n)

@@ -75,7 +75,7 @@ def describe_image(image: RawImage, input_size: int) -> tuple[NewImage, np.ndarr
     return record, net
 
 
-def describe_file(path: str | Path, settings: Settings) -> DescribedFile:
+def describe_file(path: str | Path, settings: Settings, content_hash: str | None = None) -> DescribedFile:
     """Read one raw file and describe every image in it.
 
     Parameters
@@ -84,6 +84,8 @@ def describe_file(path: str | Path, settings: Settings) -> DescribedFile:
         The raw file.
     settings
         Night offset, header-rule folders and network input size are used.
+    content_hash
+        The file's content hash, when the caller knows it (it is not computed again).
 
     Returns
     -------
@@ -92,7 +94,7 @@ def describe_file(path: str | Path, settings: Settings) -> DescribedFile:
         The night of a file (and image) whose header has no date is left empty for
         the caller to fill from the batch (:func:`fill_night`).
     """
-    reading = read_fits(path, load_rules(tuple(settings.rules_dirs)), settings.night_offset_hours)
+    reading = read_fits(path, load_rules(tuple(settings.rules_dirs)), settings.night_offset_hours, content_hash=content_hash)
     dated = [i.night for i in reading.images if i.night]
     night = min(dated).isoformat() if dated else ""
     record = NewFile(

@@ -3,8 +3,15 @@
 A raw file may be plain or compressed (Unix compress ``.Z`` as ESO's archive delivers
 it, gzip, bzip2, or tile-compressed ``.fz``) and may hold several images: every 2-D
 image HDU is one *image*, the unit of analysis. The compression is recognised by
-its magic bytes, not by the file name. ``.Z`` is decompressed by the C library
-``ncompress`` (astropy's pure-Python LZW reader is about 15x slower).
+its magic bytes, not by the file name. ``.Z`` is decompressed by the system's
+``gzip`` into an anonymous memory file where there is one (Linux), else by the C
+library ``ncompress``: gzip's LZW decoder is twice as fast, and the memory file spares
+a copy of the decompressed bytes (astropy's pure-Python LZW reader is about 15x
+slower than either).
+
+Pixels of the usual integer and float images are converted straight from the
+decompressed bytes with numpy (astropy's data loading makes two more copies of each
+image); unusual scalings (``BLANK``, ``BSCALE`` other than 1) go through astropy.
 
 Reading never raises on bad input: problems come back as text in
 :class:`FitsReading` so that a night with one broken file still gets ingested.
@@ -15,23 +22,32 @@ from __future__ import annotations
 import bz2
 import hashlib
 import io
+import mmap
 import os
 import re
+import shutil
+import sqlite3
+import subprocess
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
 import ncompress
 import numpy as np
 from astropy.io import fits
-from astropy.time import Time
 
 from .rules import ImageIdentity, RuleSet, identify
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
+LZW_MAGIC = b"\x1f\x9d"
+# FITS BITPIX -> numpy type of the stored (big-endian) pixels.
+BITPIX_TYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 COMPRESSED_SUFFIXES = ("", ".gz", ".z", ".fz", ".bz2")
 DATE_KEYWORDS = ("DATE-OBS", "DATE-BEG", "DATE_OBS", "UTSHUT", "DATE-AVG")
 TIME_KEYWORDS = ("TIME-OBS", "UT", "UTSTART", "UT-START", "UTC")
@@ -131,6 +147,81 @@ def hash_bytes(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def hash_file(path: str | Path) -> str:
+    """Content hash of a file (as :func:`hash_bytes`), read in blocks without holding it in memory.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+class HashCache:
+    """Content hashes of files, remembered by path, size, modification time and inode.
+
+    Hashing a night of raw files means reading every byte of them. A re-ingest of files
+    that have not changed since (same size, modification time and inode) takes their
+    hashes from here and reads nothing. The cache is a small SQLite file (a home's
+    ``hashes.sqlite``); one that cannot be opened or written only makes hashing slower.
+
+    Parameters
+    ----------
+    path
+        The cache file; created when first written.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def hashes(self, files: Sequence[Path]) -> dict[Path, str]:
+        """The content hash of each file; a file that cannot be read gets an empty hash."""
+        known = self._load()
+        found: dict[Path, str] = {}
+        fresh = []
+        for path in files:
+            found[path] = ""
+            try:
+                stat = path.stat()
+                key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+                remembered = known.get(str(path))
+                if remembered and remembered[:3] == key:
+                    found[path] = remembered[3]
+                    continue
+                found[path] = hash_file(path)
+            except OSError:
+                continue
+            fresh.append((str(path), *key, found[path]))
+        self._save(fresh)
+        return found
+
+    def _load(self) -> dict[str, tuple[int, int, int, str]]:
+        if not self.path.is_file():
+            return {}
+        try:
+            with closing(sqlite3.connect(self.path, timeout=30)) as db:
+                rows = db.execute("SELECT path, size, mtime_ns, inode, hash FROM hashes").fetchall()
+        except sqlite3.Error:
+            return {}
+        return {path: tuple(rest) for path, *rest in rows}
+
+    def _save(self, rows: list[tuple[str, int, int, int, str]]) -> None:
+        if not rows:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS hashes "
+                    "(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, hash TEXT)"
+                )
+                db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", rows)
+        except (sqlite3.Error, OSError):
+            pass
+
+
 def decompress(raw: bytes) -> bytes:
     """Undo gzip, Unix compress or bzip2, recognised by magic bytes; other bytes pass through.
 
@@ -158,7 +249,43 @@ def decompress(raw: bytes) -> bytes:
     return raw
 
 
-def open_hdulist(data: bytes) -> fits.HDUList:
+@cache
+def _gzip_program() -> str | None:
+    """The system's gzip, which also decodes Unix compress, where memory files exist to take its output."""
+    return shutil.which("gzip") if hasattr(os, "memfd_create") else None
+
+
+def decompress_lzw_file(fh: BinaryIO) -> bytes | mmap.mmap:
+    """Decompress an open Unix-compress (``.Z``) file from its start.
+
+    gzip writes into an anonymous memory file that is mapped here, so the
+    decompressed bytes are neither piped nor copied; without gzip or memory files,
+    ``ncompress`` decompresses in this process.
+
+    Raises
+    ------
+    ValueError
+        The stream is corrupt (a truncated stream decodes to fewer bytes, which
+        :func:`open_hdulist` reports).
+    """
+    program = _gzip_program()
+    if program is None:
+        fh.seek(0)
+        return decompress(fh.read())
+    os.lseek(fh.fileno(), 0, os.SEEK_SET)  # gzip reads the descriptor itself, past any buffering here
+    memory = os.memfd_create("calspot-fits")
+    try:
+        done = subprocess.run([program, "-dc"], stdin=fh, stdout=memory, stderr=subprocess.PIPE, check=False)
+        if done.returncode == 1:  # 2 is a warning (e.g. trailing garbage); 1 an error
+            message = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["gzip failed"]
+            raise ValueError(f"corrupt compressed stream: {message[0].removeprefix('gzip: stdin: ')}")
+        size = os.fstat(memory).st_size
+        return mmap.mmap(memory, size, prot=mmap.PROT_READ) if size else b""
+    finally:
+        os.close(memory)
+
+
+def open_hdulist(data: bytes | mmap.mmap) -> fits.HDUList:
     """Open decompressed FITS bytes, checking that every HDU is complete.
 
     Raises
@@ -166,14 +293,14 @@ def open_hdulist(data: bytes) -> fits.HDUList:
     ValueError
         Not FITS, or truncated/corrupt (with a message for the report).
     """
-    if not data:
+    if not len(data):
         raise ValueError("empty file")
-    if not data.startswith(b"SIMPLE  ="):
+    if data[:9] != b"SIMPLE  =":
         raise ValueError("not a FITS file (no SIMPLE card at the start)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            hdul = fits.open(io.BytesIO(data), lazy_load_hdus=False, memmap=False)
+            hdul = fits.open(data if isinstance(data, mmap.mmap) else io.BytesIO(data), lazy_load_hdus=False, memmap=False)
         except Exception as exc:  # astropy raises many kinds on corrupt files
             raise ValueError(f"corrupt FITS structure: {exc}") from exc
     for warning in caught:
@@ -194,6 +321,8 @@ def open_hdulist(data: bytes) -> fits.HDUList:
 
 def parse_observation_time(header: fits.Header) -> datetime | None:
     """Observation start in UT from DATE-OBS (with TIME-OBS/UT if DATE-OBS is a date), or MJD-OBS."""
+    from astropy.time import Time  # with astropy.units, a quarter of a second of imports
+
     for key in DATE_KEYWORDS:
         text = str(header.get(key, "") or "").strip()
         if not text:
@@ -289,7 +418,9 @@ def _describe_non_images(hdul: fits.HDUList) -> str:
     return "no 2-D image: " + "; ".join(parts)
 
 
-def read_fits(path: str | Path, rule_sets: Iterable[RuleSet], night_offset_hours: float = 12.0) -> FitsReading:
+def read_fits(
+    path: str | Path, rule_sets: Iterable[RuleSet], night_offset_hours: float = 12.0, *, content_hash: str | None = None
+) -> FitsReading:
     """Read a raw file: every 2-D image with its identity, night and pixels.
 
     Parameters
@@ -300,6 +431,9 @@ def read_fits(path: str | Path, rule_sets: Iterable[RuleSet], night_offset_hours
         Header rules from :func:`core.rules.load_rules`.
     night_offset_hours
         Hours subtracted from the UT observation time to name the night.
+    content_hash
+        The file's content hash when the caller computed it already; it is then not
+        computed again, and a ``.Z`` file is not even read into this process.
 
     Returns
     -------
@@ -311,36 +445,82 @@ def read_fits(path: str | Path, rule_sets: Iterable[RuleSet], night_offset_hours
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            whole = fh.read() if content_hash is None else None
+            reading = FitsReading(path, content_hash or hash_bytes(whole), len(whole) if whole is not None else os.fstat(fh.fileno()).st_size)
+            try:
+                data = _decompressed(fh, whole)
+            except ValueError as exc:
+                reading.error = str(exc)
+                return reading
     except OSError as exc:
         return FitsReading(path, "", 0, error=f"cannot read file: {exc.strerror or exc}")
-    reading = FitsReading(path, hash_bytes(raw), len(raw))
     try:
-        hdul = open_hdulist(decompress(raw))
+        _read_images(reading, data, tuple(rule_sets), night_offset_hours)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+    return reading
+
+
+def _decompressed(fh: BinaryIO, whole: bytes | None) -> bytes | mmap.mmap:
+    """The FITS bytes of an open raw file (``whole``: its content, when already read)."""
+    head = whole[:3] if whole is not None else fh.read(3)
+    if head[:2] == LZW_MAGIC:
+        return decompress_lzw_file(fh)
+    if whole is None:
+        fh.seek(0)
+        whole = fh.read()
+    return decompress(whole)
+
+
+def _read_images(reading: FitsReading, data: bytes | mmap.mmap, rule_sets: tuple[RuleSet, ...], night_offset_hours: float) -> None:
+    """Fill ``reading`` with the images of decompressed FITS bytes, or set its error."""
+    try:
+        hdul = open_hdulist(data)
     except ValueError as exc:
         reading.error = str(exc)
-        return reading
-    rule_sets = tuple(rule_sets)
+        return
     with hdul:
         primary = hdul[0].header
         for index, hdu in iter_image_hdus(hdul):
             try:
-                reading.images.append(_read_image(path, index, hdu, primary, rule_sets, night_offset_hours))
+                pixels = image_pixels(hdu, data, hdul.fileinfo(index)["datLoc"])
+                reading.images.append(_read_image(reading.path, index, hdu, pixels, primary, rule_sets, night_offset_hours))
             except Exception as exc:  # a corrupt data section must not stop the batch
                 reading.error = f"corrupt data in ext {index}: {exc}"
                 reading.images.clear()
-                return reading
-    if not reading.images:
-        reading.error = _describe_non_images(hdul)
-    return reading
+                return
+        if not reading.images:
+            reading.error = _describe_non_images(hdul)
+
+
+def image_pixels(hdu: fits.hdu.base.ExtensionHDU, data: bytes | mmap.mmap, offset: int) -> np.ndarray:
+    """The pixels of an image HDU in native byte order, scaled as astropy scales them.
+
+    Unscaled integers and floats, and 16-bit integers with ``BZERO = 32768`` (unsigned
+    pixels, as most CCD controllers write them), are converted straight from the bytes
+    at ``offset``, in one pass; anything else (``BLANK``, ``BSCALE``, other zero
+    points, tile compression) is left to astropy.
+    """
+    header = hdu.header
+    stored = BITPIX_TYPES.get(header.get("BITPIX"))
+    zero = header.get("BZERO", 0)
+    plain = zero == 0 or (zero == 32768 and stored == ">i2")
+    if isinstance(hdu, fits.CompImageHDU) or stored is None or "BLANK" in header or header.get("BSCALE", 1) != 1 or not plain:
+        return np.asarray(hdu.data)
+    shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
+    values = np.frombuffer(data, stored, shape[0] * shape[1], offset).reshape(shape)
+    if zero:
+        return np.bitwise_xor(values.view(">u2"), np.uint16(0x8000), dtype=np.uint16)
+    return values.astype(values.dtype.newbyteorder("="))
 
 
 def _read_image(
-    path: Path, index: int, hdu: fits.hdu.base.ExtensionHDU, primary: fits.Header,
+    path: Path, index: int, hdu: fits.hdu.base.ExtensionHDU, pixels: np.ndarray, primary: fits.Header,
     rule_sets: tuple[RuleSet, ...], night_offset_hours: float,
 ) -> RawImage:
     header = merged_header(primary, hdu.header)
-    pixels = np.asarray(hdu.data)
     identity = identify(header, index, rule_sets, filename=path.name)
     moment = parse_observation_time(header)
     problems = []

@@ -7,31 +7,47 @@ store, and the next run carries on with the rest.
 Reading, decompressing, measuring and downsampling happen in a pool of worker
 processes (:func:`core.describe.describe_file`); this process batches their network
 inputs through the embedder and writes finished files to the store in transactions.
+The network is built in a thread while the workers read the first files.
+
+Start-up time matters for a re-ingest of known files, which must take a fraction of a
+second: content hashes come from the home's hash cache (:class:`core.fitsio.HashCache`)
+and the modules that describe, embed and score are imported only when there is
+something to describe.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import signal
+import sys
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import qc
 from .config import Settings
-from .describe import DescribedFile, describe_file, fill_night
 from .embed import Embedder, create_embedder, expected_fingerprint
-from .fitsio import find_fits, hash_bytes, night_from_path, night_of
-from .scoring import score_night
+from .fitsio import HashCache, find_fits, night_from_path, night_of
+from .qc import QC_VERSION
 from .store import NewFile, Store
+
+if TYPE_CHECKING:
+    from .describe import DescribedFile
 
 Progress = Callable[[str, int, int], None]
 FILES_PER_TRANSACTION = 8
 MAX_EXTENSIONS = 64
+HASH_CACHE_FILE = "hashes.sqlite"
+FILES_AHEAD_PER_WORKER = 4
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,42 +71,91 @@ def last_night(settings: Settings) -> str:
     return night_of(datetime.now(timezone.utc).replace(tzinfo=None), settings.night_offset_hours).isoformat()
 
 
-def file_hashes(paths: Iterable[Path]) -> dict[Path, str]:
-    """Content hash of each file; unreadable files get an empty hash (the worker reports why)."""
-    hashes = {}
-    for path in paths:
-        try:
-            hashes[path] = hash_bytes(path.read_bytes())
-        except OSError:
-            hashes[path] = ""
-    return hashes
+def file_hashes(paths: Sequence[Path], settings: Settings) -> dict[Path, str]:
+    """Content hash of each file, from the home's hash cache where the file is unchanged.
 
-
-def describe_in_pool(paths: Sequence[Path], settings: Settings, workers: int) -> Iterator[DescribedFile]:
-    """Describe files in worker processes, yielding results in order, at most ``2 * workers`` ahead.
-
-    The window bounds memory: a full-size image's network input and metrics wait here
-    only until the embedder takes them. One worker runs in this process (no pool).
+    Unreadable files get an empty hash (the worker reports why).
     """
+    return HashCache(Path(settings.home) / HASH_CACHE_FILE).hashes(paths)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """How to start worker processes: forked while this process has not loaded TensorFlow.
+
+    A forked worker starts at once with the modules already imported here. Forking a
+    process whose TensorFlow runs threads is unsafe (a notebook or a test that passes
+    a ready embedder): workers are then forked from a fork server that has imported
+    the describing code once, which later pools reuse ('spawn' would cost every
+    worker of every pool two seconds of imports).
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and "tensorflow" not in sys.modules:
+        return multiprocessing.get_context("fork")
+    if "forkserver" not in methods:
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["core.describe"])
+    return context
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the main process, which stops the pool after their current file."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def describe_in_pool(
+    paths: Sequence[Path], hashes: dict[Path, str], settings: Settings, workers: int,
+    started: Callable[[], None] = lambda: None,
+) -> Iterator[DescribedFile]:
+    """Describe files in worker processes, yielding results in order, a few files ahead.
+
+    At most ``FILES_AHEAD_PER_WORKER * workers`` files are in flight: that bounds memory
+    (a described file waits here only until the embedder takes its inputs) while the
+    workers keep reading during the network's calls. ``started`` is called once the
+    workers exist (to start building the network without forking its threads). One
+    worker runs in this process (no pool). On Ctrl-C the workers finish their current
+    file, the rest is cancelled, and the pool is shut down before the interrupt goes on.
+    """
+    from .describe import describe_file
+
     if workers <= 1 or len(paths) <= 1:
+        started()
         for path in paths:
-            yield describe_file(path, settings)
+            yield describe_file(path, settings, hashes.get(path) or None)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[Future[DescribedFile]] = deque()
-        queue = iter(paths)
-        try:
-            for path in queue:
-                pending.append(pool.submit(describe_file, path, settings))
-                if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
-            while pending:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_ignore_interrupts)
+    pending: deque[Future[DescribedFile]] = deque()
+    queue = iter(paths)
+    try:
+        for path in queue:
+            pending.append(pool.submit(describe_file, path, settings, hashes.get(path) or None))
+            if len(pending) == 1:
+                started()
+            if len(pending) >= FILES_AHEAD_PER_WORKER * workers:
                 yield pending.popleft().result()
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _EmbedderInBackground:
+    """The embedder, built in a thread (TensorFlow's import and the model take seconds) while files are read."""
+
+    def __init__(self, factory: Callable[[], Embedder]) -> None:
+        self._factory = factory
+        self._future: Future[Embedder] | None = None
+
+    def start(self) -> None:
+        if self._future is None:
+            builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="calspot-embedder")
+            self._future = builder.submit(self._factory)
+            builder.shutdown(wait=False)
+
+    def get(self) -> Embedder:
+        """The embedder, waiting for it to be built (and building it, if nothing started it)."""
+        self.start()
+        return self._future.result()
 
 
 class _Batcher:
@@ -148,6 +213,25 @@ class _Batcher:
         return [d.record for d in done]
 
 
+class _ImageCount:
+    """Images read so far and the total expected, from the images per file seen so far."""
+
+    def __init__(self, files: int) -> None:
+        self.files_total = files
+        self.files = 0
+        self.images = 0
+
+    def add(self, images: int) -> None:
+        self.files += 1
+        self.images += images
+
+    @property
+    def expected(self) -> int:
+        if not self.files:
+            return self.files_total
+        return max(self.images, round(self.images / self.files * self.files_total))
+
+
 def ingest(
     paths: Iterable[str | Path],
     settings: Settings,
@@ -168,7 +252,9 @@ def ingest(
         Ready-made ones to use (tests, notebooks); built from the settings otherwise.
         The embedder is built only if there is something to embed.
     progress
-        Called as ``progress(stage, done, total)`` with stage ``describe`` or ``score``.
+        Called as ``progress(stage, done, total)``: stage ``describe`` counts images
+        read (the total is estimated from the images per file so far, exact at the
+        end), stage ``score`` counts nights.
 
     Returns
     -------
@@ -180,33 +266,52 @@ def ingest(
     store = store or Store.open(settings)
     paths = list(paths)
     files, missing = find_fits(paths)
-    hashes = file_hashes(files)
+    hashes = file_hashes(files, settings)
     expected = embedder.fingerprint if embedder else expected_fingerprint(settings)
-    complete = store.complete_files(((str(p), h) for p, h in hashes.items() if h), expected, qc.QC_VERSION)
+    complete = store.complete_files(((str(p), h) for p, h in hashes.items() if h), expected, QC_VERSION)
     todo = [p for p in files if (str(p), hashes[p]) not in complete]
     run_id = store.start_run("ingest", {"paths": [str(p) for p in paths], "fingerprint": expected})
     result = IngestResult(run_id, len(files), len(todo), len(files) - len(todo), 0, missing=[str(m) for m in missing])
-    known = store.stored_descriptors(((hashes[p], ext) for p in todo for ext in range(MAX_EXTENSIONS)), expected)
-    batcher = _Batcher(lambda: embedder or create_embedder(settings), settings.batch_size, known)
-    writer = _Writer(store, run_id, result, lambda: batcher.fingerprint or expected)
     status = "interrupted"
     try:
-        for described in describe_in_pool(todo, settings, min(settings.worker_count, len(todo))):
-            writer.add(batcher.add(described))
-            report("describe", writer.done, len(todo))
-        writer.add(batcher.flush())
-        writer.finish(settings)
-        report("describe", writer.done, len(todo))
-        result.warning = batcher.warning
-        result.nights = sorted(writer.nights)
-        fingerprint = batcher.fingerprint or expected
-        for done, night in enumerate(result.nights, 1):
-            result.flagged += sum(s.flagged for s in score_night(store, night, settings, fingerprint, run_id))
-            report("score", done, len(result.nights))
+        if todo:
+            _describe(todo, hashes, settings, store, embedder, expected, result, report)
         status = "done"
     finally:
         store.finish_run(run_id, status, _counts(result))
     return result
+
+
+def _describe(
+    todo: Sequence[Path], hashes: dict[Path, str], settings: Settings, store: Store, embedder: Embedder | None,
+    expected: str, result: IngestResult, report: Progress,
+) -> None:
+    """Describe, embed and store the new files, then score the nights they belong to."""
+    from .scoring import score_night
+
+    known = store.stored_descriptors(((hashes[p], ext) for p in todo for ext in range(MAX_EXTENSIONS)), expected)
+    network = _EmbedderInBackground(lambda: embedder or create_embedder(settings))
+    batcher = _Batcher(network.get, settings.batch_size, known)
+    writer = _Writer(store, result.run_id, result, lambda: batcher.fingerprint or expected)
+    count = _ImageCount(len(todo))
+    workers = min(settings.worker_count, len(todo))
+    start = time.perf_counter()
+    for described in describe_in_pool(todo, hashes, settings, workers, network.start):
+        count.add(len(described.record.images))
+        writer.add(batcher.add(described))
+        report("describe", count.images, count.expected)
+    writer.add(batcher.flush())
+    writer.finish(settings)
+    described_s = time.perf_counter() - start
+    log.info("described %d images of %d files in %.1f s (%.2f images/s; %d workers, batches of %d)",
+             count.images, len(todo), described_s, count.images / described_s, workers, settings.batch_size)
+    result.warning = batcher.warning
+    result.nights = sorted(writer.nights)
+    fingerprint = batcher.fingerprint or expected
+    for done, night in enumerate(result.nights, 1):
+        result.flagged += sum(s.flagged for s in score_night(store, night, settings, fingerprint, result.run_id))
+        report("score", done, len(result.nights))
+    log.info("scored %d nights in %.1f s", len(result.nights), time.perf_counter() - start - described_s)
 
 
 def rescore(settings: Settings, nights: Sequence[str] | None = None, *, store: Store | None = None,
@@ -226,6 +331,8 @@ def rescore(settings: Settings, nights: Sequence[str] | None = None, *, store: S
     dict
         Flagged images per night.
     """
+    from .scoring import score_night
+
     report = progress or (lambda stage, done, total: None)
     store = store or Store.open(settings)
     chosen = sorted(set(nights) if nights is not None else store.nights())
@@ -269,6 +376,8 @@ class _Writer:
             self._pending = []
 
     def finish(self, settings: Settings) -> None:
+        from .describe import fill_night
+
         batch_night = self.nights.most_common(1)[0][0] if self.nights else last_night(settings)
         for record in self._undated:
             named = night_from_path(record.path, settings.night_offset_hours)
@@ -279,7 +388,7 @@ class _Writer:
     def _save(self, records: list[NewFile]) -> None:
         if not records:
             return
-        self._store.save_files(records, self._run_id, self._fingerprint(), qc.QC_VERSION)
+        self._store.save_files(records, self._run_id, self._fingerprint(), QC_VERSION)
         for record in records:
             self.nights[record.night] += 1
             self._result.images += len(record.images)

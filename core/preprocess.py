@@ -40,19 +40,43 @@ def finite_pixels(image: np.ndarray) -> np.ndarray:
     return np.where(finite, pixels, np.float32(fill))
 
 
-def block_reduce(image: np.ndarray, target: tuple[int, int]) -> np.ndarray:
+def block_reduce(image: np.ndarray, target: tuple[int, int], cap: float | None = None) -> np.ndarray:
     """Average blocks of pixels so that each side is at least ``target`` and less than twice it.
 
     Block averaging (not subsampling) keeps the mean level and lowers the noise, and it
-    is one cheap pass over the pixels.
+    is one cheap pass over the pixels. Pixels above ``cap`` count as ``cap``. Integer
+    pixels are summed exactly in integers without a float copy of the image
+    (non-finite float pixels are replaced first, see :func:`finite_pixels`).
     """
-    pixels = finite_pixels(image)
-    fy = max(1, pixels.shape[0] // target[0])
-    fx = max(1, pixels.shape[1] // target[1])
-    if fy == 1 and fx == 1:
-        return pixels
-    ny, nx = pixels.shape[0] // fy * fy, pixels.shape[1] // fx * fx
-    return pixels[:ny, :nx].reshape(ny // fy, fy, nx // fx, fx).mean(axis=(1, 3), dtype=np.float32)
+    fy = max(1, image.shape[0] // target[0])
+    fx = max(1, image.shape[1] // target[1])
+    ny, nx = image.shape[0] // fy * fy, image.shape[1] // fx * fx
+    if image.dtype.kind not in "iu" or (fy == 1 and fx == 1):
+        pixels = finite_pixels(image)
+        if cap is not None:
+            pixels = np.minimum(pixels, np.float32(cap))
+        if fy == 1 and fx == 1:
+            return pixels
+        return pixels[:ny, :nx].reshape(ny // fy, fy, nx // fx, fx).mean(axis=(1, 3), dtype=np.float32)
+    pixels = image[:ny, :nx]
+    sums = _block_sums(pixels, fy, fx).astype(np.float64)
+    limits = np.iinfo(pixels.dtype)
+    if cap is not None and cap < limits.max:
+        above = pixels > pixels.dtype.type(max(np.floor(cap), limits.min))
+        ys, xs = np.divmod(np.flatnonzero(above), above.shape[1])  # 2-D np.nonzero is 20x slower
+        np.add.at(sums, (ys // fy, xs // fx), cap - pixels[ys, xs])
+    return (sums / (fy * fx)).astype(np.float32)
+
+
+def _block_sums(pixels: np.ndarray, fy: int, fx: int) -> np.ndarray:
+    """Exact sums of the ``fy`` x ``fx`` blocks of integer pixels (rows first: one pass over the image)."""
+    unsigned = pixels.dtype.kind == "u"
+    limits = np.iinfo(pixels.dtype)
+    narrow = np.uint32 if unsigned else np.int32
+    fits_narrow = fy * fx * max(-int(limits.min), int(limits.max)) <= np.iinfo(narrow).max
+    total = narrow if fits_narrow else (np.uint64 if unsigned else np.int64)
+    rows = pixels.reshape(pixels.shape[0] // fy, fy, pixels.shape[1]).sum(axis=1, dtype=total)
+    return rows.reshape(rows.shape[0], rows.shape[1] // fx, fx).sum(axis=2, dtype=total)
 
 
 def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -83,15 +107,21 @@ def network_channels(reduced: np.ndarray) -> np.ndarray:
     return np.stack([level, structure, offsets], axis=-1).astype(np.float32)
 
 
-def clip_hot_pixels(pixels: np.ndarray, quantile: float = HOT_PIXEL_QUANTILE) -> np.ndarray:
-    """Pixels capped at a high quantile, so that a few cosmic-ray hits do not dominate the picture.
+def hot_pixel_cap(pixels: np.ndarray, quantile: float = HOT_PIXEL_QUANTILE) -> float:
+    """The level at which a few cosmic-ray hits stop dominating the picture: a high quantile.
 
     The quantile is estimated on every fourth row. Saturated regions, bright orders and
     arc lines cover far more than the top 0.01 % of pixels and are kept; the quality
-    numbers count cosmic rays separately.
+    numbers count cosmic rays separately. Unsigned 16-bit pixels (most raw frames) are
+    counted in a histogram rather than sorted: the same value, several times faster.
     """
-    cap = np.float32(np.quantile(pixels[::4], quantile))
-    return np.minimum(pixels, cap)
+    if pixels.dtype != np.uint16:
+        return float(np.float32(np.quantile(finite_pixels(pixels)[::4], quantile)))
+    sample = pixels[::4]
+    cumulative = np.cumsum(np.bincount(sample.ravel(), minlength=1 << 16))
+    rank = quantile * (sample.size - 1)  # numpy's default (linear) quantile
+    low, high = np.searchsorted(cumulative, [np.floor(rank), np.ceil(rank)], side="right")
+    return float(np.float32(low + (rank - np.floor(rank)) * (high - low)))
 
 
 def reduce_image(image: np.ndarray, size: int = 224) -> np.ndarray:
@@ -100,7 +130,7 @@ def reduce_image(image: np.ndarray, size: int = 224) -> np.ndarray:
     Every image type shares one square geometry, whatever its aspect ratio, so that
     descriptors and difference images of any two frames can be compared.
     """
-    return resize(block_reduce(clip_hot_pixels(finite_pixels(image)), (size, size)), (size, size))
+    return resize(block_reduce(image, (size, size), cap=hot_pixel_cap(image)), (size, size))
 
 
 def network_input(reduced: np.ndarray) -> np.ndarray:
@@ -118,9 +148,8 @@ def thumbnail(image: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
 
     The aspect ratio is kept; the longer side is at most ``side`` pixels.
     """
-    pixels = finite_pixels(image)
-    factor = max(1, int(np.ceil(max(pixels.shape) / side)))
-    reduced = block_reduce(pixels, (max(1, pixels.shape[0] // factor), max(1, pixels.shape[1] // factor)))
+    factor = max(1, int(np.ceil(max(image.shape) / side)))
+    reduced = block_reduce(image, (max(1, image.shape[0] // factor), max(1, image.shape[1] // factor)))
     low, high = ZScaleInterval().get_limits(reduced)
     if not high > low:
         high = low + 1.0

@@ -36,7 +36,9 @@ Conventions
 Speed: order statistics use a strided subsample of rows (about 2^17 pixels) and
 single-pass partitions; full-frame work (bias subtraction, cosmic rays, profiles)
 runs in float32, the cosmic-ray test in blocks of rows that stay in the CPU cache. A
-4096x2148 uint16 frame takes 55-110 ms of one core (bias fastest, arc slowest).
+4096x2148 uint16 frame takes 55-110 ms of one core (bias fastest, arc slowest). scipy
+is imported by the functions that use it: reading :data:`QC_VERSION` (a re-ingest of
+known files) must not cost a second of imports.
 """
 
 from __future__ import annotations
@@ -45,10 +47,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy.io import fits
-from scipy import fft, ndimage, signal, stats
+
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 __all__ = [
     "CATEGORIES",
@@ -358,6 +362,8 @@ def _row_medians(values: np.ndarray) -> np.ndarray:
 
 def _running_median(profile: np.ndarray, window: int) -> np.ndarray:
     """Median of each sample's neighbourhood of ``window`` samples (odd, edges repeated)."""
+    from scipy import ndimage
+
     window = min(window, len(profile)) | 1
     return ndimage.median_filter(profile, size=window, mode="nearest")
 
@@ -594,6 +600,8 @@ def _fit_noise_model(sample: np.ndarray, below: np.ndarray, read_var: float | No
     slope. Blocks with a pixel at or above ``ceiling`` (saturation, bias-subtracted)
     are left out: saturated pixels have no noise.
     """
+    from scipy import stats
+
     thin = max(1, math.ceil(sample.size / (2 * NOISE_PAIRS)))
     top, bottom = sample[: below.shape[0]][::thin], below[::thin]
     a, b, c, d = top[:, 0:-1:2], top[:, 1::2], bottom[:, 0:-1:2], bottom[:, 1::2]
@@ -738,6 +746,8 @@ def _structure(row_means: np.ndarray, col_means: np.ndarray) -> dict[str, float]
     pixels, not medians of a subsample: a pattern of 0.2 ADU under 3 ADU of read noise
     needs them.
     """
+    from scipy import signal
+
     out = {}
     for name, means in (("row_structure", row_means), ("column_structure", col_means)):
         if len(means) >= 5:
@@ -793,6 +803,8 @@ def _periodic_noise(data: np.ndarray, col_means: np.ndarray) -> dict[str, float]
     row to row (diagonal stripes) survives the column means; white noise gives ~1.4.
     The period is given only where the peak is significant (ratio >= 3).
     """
+    from scipy import fft
+
     rows, cols = data.shape
     if cols < 4 * PERIODIC_MIN_CYCLES or rows < 2:
         return {}
@@ -864,6 +876,8 @@ def _profile_peaks(profile: np.ndarray) -> np.ndarray:
     A peak must stand out by 10 % of the profile's range, 5 % of its own height and 10
     sigma of the profile's noise.
     """
+    from scipy import signal
+
     if profile.size < 3:
         return np.empty(0, dtype=int)
     low, high = np.percentile(profile, [2, 98])
@@ -900,6 +914,8 @@ def _dispersion_axis(profiles: Mapping[str, np.ndarray], factors: Mapping[str, i
     Lines are sharp along the dispersion; across it the profile shows the slit or the
     orders, several times wider. x when neither profile has peaks.
     """
+    from scipy import signal
+
     widths = {}
     for axis, name in ((1, "cols"), (0, "rows")):
         profile = profiles[name].astype(np.float64)
@@ -985,6 +1001,8 @@ def _line_metrics(cleaned: np.ndarray, uncleaned: _BinnedArc, dispersion_axis: i
     background) are read before, as a line narrower than ~2 px can lose its peak to
     the cleaning.
     """
+    from scipy import ndimage
+
     b = uncleaned.factor
     binned = _block_reduce(cleaned, b, np.add)
     binned /= np.float32(b * b)
