@@ -154,7 +154,8 @@ def thumbnail(image: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
     if not high > low:
         high = low + 1.0
     scaled = np.clip((reduced - low) / (high - low), 0, 1)
-    return (scaled * 255).astype(np.uint8)
+    # Row 0 is FITS y=1, shown at the bottom as astronomers' viewers do.
+    return np.flipud(scaled * 255).astype(np.uint8)
 
 
 def png_bytes(picture: np.ndarray) -> bytes:

@@ -74,7 +74,7 @@ def test_identical_reference_frames_do_not_make_every_wobble_a_flag():
 
 def test_reference_frames_are_scored_leaving_themselves_out():
     reference = frames(12)
-    reference.descriptors[3] += 0.5
+    reference.descriptors[3] += np.linspace(-1.0, 1.0, 16)
     detector = FrameDetector().fit(reference)
     scores = detector.anomaly_score(reference)
     assert int(np.argmax(scores)) == 3 and scores[3] > detector.threshold_

@@ -141,7 +141,7 @@ def test_every_score_carries_its_explanation(test_night, history):
 @pytest.mark.slow
 def test_sixty_nights_of_slow_drift_raise_no_flags(tmp_path, embedder):
     raw = tmp_path / "raw"
-    simulate_nights(raw, nights=60, test_nights=0, seed=11, scale=0.03, biases=3, flats=1, arcs=1)
+    simulate_nights(raw, nights=60, test_nights=0, seed=11, scale=SIM_SCALE, biases=3, flats=1, arcs=1)
     settings = make_settings(tmp_path / "home")
     store = Store.open(settings)
     result = ingest([raw], settings, store=store, embedder=embedder)
