@@ -366,7 +366,6 @@ class _Writer:
         self._pending: list[NewFile] = []
         self._undated: list[NewFile] = []
         self.nights: Counter[str] = Counter()
-        self.done = 0
 
     def add(self, records: Iterable[NewFile]) -> None:
         for record in records:
@@ -394,7 +393,6 @@ class _Writer:
             self._result.images += len(record.images)
             if record.error:
                 self._result.unreadable.append((record.path, record.error))
-        self.done += len(records)
 
 
 def _counts(result: IngestResult) -> dict[str, int]:
