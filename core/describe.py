@@ -42,14 +42,17 @@ def describe_image(image: RawImage, input_size: int) -> tuple[NewImage, np.ndarr
         problems.append("no valid pixels: every pixel is NaN or infinite")
     elif finite is not None and not finite.all():
         problems.append(f"{100 * (1 - finite.mean()):.2g} % of pixels are NaN or infinite")
-    if empty:
-        quality, picture, net, small = None, None, None, None
-    else:
-        quality = qc.measure_quality(image.pixels, image.header, image.identity.category)
-        picture = png_bytes(thumbnail(image.pixels))
-        reduced = reduce_image(image.pixels, input_size)
-        net = network_input(reduced)
-        small = preview(reduced)
+    quality, picture, net, small = None, None, None, None
+    if not empty:
+        try:
+            quality = qc.measure_quality(image.pixels, image.header, image.identity.category)
+            picture = png_bytes(thumbnail(image.pixels))
+            reduced = reduce_image(image.pixels, input_size)
+            net = network_input(reduced)
+            small = preview(reduced)
+        except Exception as exc:  # one odd image must not stop the night: it is reported instead
+            problems.append(f"could not be measured: {type(exc).__name__}: {exc}")
+            quality, picture, net, small = None, None, None, None
     identity = image.identity
     record = NewImage(
         ext=image.ext,

@@ -400,7 +400,9 @@ def merged_header(primary: fits.Header, extension: fits.Header) -> fits.Header:
 def iter_image_hdus(hdul: fits.HDUList) -> Iterator[tuple[int, fits.hdu.base.ExtensionHDU]]:
     """The HDUs that hold a 2-D image, with their extension numbers."""
     for index, hdu in enumerate(hdul):
-        if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and hdu.header.get("NAXIS", 0) == 2:
+        header = hdu.header
+        is_image = isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU))
+        if is_image and header.get("NAXIS", 0) == 2 and header.get("NAXIS1", 0) > 0 and header.get("NAXIS2", 0) > 0:
             yield index, hdu
 
 

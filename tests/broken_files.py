@@ -80,6 +80,10 @@ def write_broken_corpus(folder: Path) -> dict[str, Broken]:
         (Broken("header_only.fits", True, "truncated"), fits_bytes([fits.PrimaryHDU(good_bias(3), header=_header())])[:2880]),
         (Broken("cube.fits", True, "3-D"), fits_bytes([fits.PrimaryHDU(np.zeros((3, 16, 16), np.float32), header=_header())])),
         (Broken("spectrum.fits", True, "1-D"), fits_bytes([fits.PrimaryHDU(np.arange(100, dtype=np.float32), header=_header())])),
+        (
+            Broken("zero_size.fits", True, "no 2-D image"),
+            fits_bytes([fits.PrimaryHDU(header=_header()), fits.ImageHDU(np.zeros((0, 5), np.int16))]),
+        ),
         (Broken("all_nan.fits", False, "NaN"), fits_bytes([fits.PrimaryHDU(np.full((32, 32), np.nan, np.float32), header=_header())])),
         (Broken("no_date.fits", False, "DATE-OBS"), fits_bytes([fits.PrimaryHDU(good_bias(4), header=_header(**{"DATE-OBS": None}))])),
         (Broken("corrupt.fits.gz", True, "corrupt compressed"), gzip.compress(two_chips)[:300] + b"\x00garbage" * 50),

@@ -50,7 +50,7 @@ def test_ingest_reports_unreadable_files_and_exits_zero(cli_home):
     for name, broken in info["corpus"].items():
         if broken.unreadable:
             assert f"unreadable: {folder / name}" in info["stderr"]
-    assert "17 files found" in info["stdout"]
+    assert "18 files found" in info["stdout"]
     assert "random weights" not in info["stderr"].lower()
 
 
