@@ -174,7 +174,7 @@ def main() -> None:
         print("| Image type | Recall | Precision | F1 |\n|---|---|---|---|")
         print(f"| average over {len(per_type)} types | {summary['macro recall (types)']:.3f} | "
               f"{summary['macro precision (types)']:.3f} | {summary['macro F1 (types)']:.3f} |")
-        print(f"| proof of concept (UVES, 11 types) | 0.95 | 0.70 | 0.80 |")
+        print("| proof of concept (UVES, 11 types) | 0.95 | 0.70 | 0.80 |")
         for name, value in summary.items():
             print(f"  {name:34} {value:.4f}")
         verdicts.append(

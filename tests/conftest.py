@@ -19,6 +19,8 @@ from PIL import Image as PILImage
 from core.config import load_settings
 from core.store import NewFile, NewImage, NewScore, Store
 
+pytest_plugins = ("tests.pipeline_fixtures",)
+
 FILLED_EARLIER_NIGHT = "2024-03-01"
 FILLED_NIGHT = "2024-03-02"
 FILLED_FINGERPRINT = "test"

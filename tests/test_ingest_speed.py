@@ -18,7 +18,7 @@ from core.pipeline import HASH_CACHE_FILE, ingest
 from core.preprocess import block_reduce, hot_pixel_cap
 from core.rules import load_rules
 from core.store import Store
-from tests.pipeline_fixtures import embedder, make_settings, simulated_nights  # noqa: F401
+from tests.pipeline_fixtures import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

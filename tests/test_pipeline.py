@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from core.pipeline import ingest
 from core.report import night_report
 from core.store import Store
-from core.store.schema import Descriptor, File, Image, Quality, Score
+from core.store.schema import Descriptor, File, Image, Quality
 from tests.broken_files import write_broken_corpus, write_good_files
-from tests.pipeline_fixtures import embedder, make_settings, nights_copy, simulated_nights  # noqa: F401
+from tests.pipeline_fixtures import make_settings
 
 REAL = Path(__file__).resolve().parent / "data" / "real"
 

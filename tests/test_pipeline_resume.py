@@ -11,7 +11,7 @@ from core.pipeline import ingest
 from core.report import night_report
 from core.store import Store
 from core.store.schema import Descriptor, File, Image, Quality, Run
-from tests.pipeline_fixtures import embedder, make_settings, simulated_nights  # noqa: F401
+from tests.pipeline_fixtures import make_settings
 
 
 def stop_after(calls: int):

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from PIL import Image
 
 from core.pipeline import ingest
 from core.report import night_report
 from core.store import Store
 from core.synthetic import simulate_frame, simulate_nights
-from tests.pipeline_fixtures import SIM_SCALE, embedder, make_settings  # noqa: F401
+from tests.pipeline_fixtures import SIM_SCALE, make_settings
 
 SEED = 5
 HISTORY_NIGHTS = 6
