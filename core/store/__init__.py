@@ -361,18 +361,8 @@ class Store:
                 select(Image, File.path, original.c.path, Descriptor.vector, Quality.metrics, Quality.profiles)
                 .join(File, Image.file_id == File.id)
                 .outerjoin(original, original.c.id == File.duplicate_of)
-                .outerjoin(
-                    Descriptor,
-                    and_(
-                        Descriptor.content_hash == File.content_hash,
-                        Descriptor.ext == Image.ext,
-                        Descriptor.fingerprint == fingerprint,
-                    ),
-                )
-                .outerjoin(
-                    Quality,
-                    and_(Quality.content_hash == File.content_hash, Quality.ext == Image.ext, Quality.qc_version == qc_version),
-                )
+                .outerjoin(Descriptor, _descriptor_of_image(fingerprint))
+                .outerjoin(Quality, _quality_of_image(qc_version))
                 .where(*conditions)
                 .order_by(Image.night, Image.date_obs, Image.id)
             ).all()
@@ -445,7 +435,7 @@ class Store:
             rows = session.execute(
                 select(Image.id, Quality.preview)
                 .join(File, Image.file_id == File.id)
-                .join(Quality, and_(Quality.content_hash == File.content_hash, Quality.ext == Image.ext, Quality.qc_version == qc_version))
+                .join(Quality, _quality_of_image(qc_version))
                 .where(Image.id.in_(image_ids))
             ).all()
         return {image_id: unpack_preview(blob) for image_id, blob in rows if blob}
@@ -469,14 +459,7 @@ class Store:
             rows = session.execute(
                 select(Image, File.path, Descriptor.vector)
                 .join(File, Image.file_id == File.id)
-                .join(
-                    Descriptor,
-                    and_(
-                        Descriptor.content_hash == File.content_hash,
-                        Descriptor.ext == Image.ext,
-                        Descriptor.fingerprint == fingerprint,
-                    ),
-                )
+                .join(Descriptor, _descriptor_of_image(fingerprint))
                 .where(Image.instrument == instrument, Image.night.in_(recent), File.duplicate_of.is_(None))
             ).all()
             ids = [image.id for image, _, _ in rows]
@@ -649,6 +632,16 @@ class Store:
             if image_id is not None:
                 query = query.where(Label.image_id == image_id)
             return list(session.scalars(query))
+
+
+def _descriptor_of_image(fingerprint: str):
+    """Join condition: the descriptor of an image's content by one embedder."""
+    return and_(Descriptor.content_hash == File.content_hash, Descriptor.ext == Image.ext, Descriptor.fingerprint == fingerprint)
+
+
+def _quality_of_image(qc_version: str):
+    """Join condition: the quality numbers of an image's content of one QC version."""
+    return and_(Quality.content_hash == File.content_hash, Quality.ext == Image.ext, Quality.qc_version == qc_version)
 
 
 def _stored_image(
