@@ -57,6 +57,7 @@ MAD_TO_SIGMA = 1.4826
 DEFAULT_TOLERANCES: tuple[tuple[str, frozenset[str] | None, float, float], ...] = (
     (r"cosmic_ray_fraction$", None, 0.05, 0.1),
     (r"bad_row_fraction$", None, 0.02, 0.1),
+    (r"bad_column_excess$", None, 1.0, 0.1),
     (r"fraction$", None, 0.005, 0.1),
     (r"(read_noise|noise)$", None, 0.02, 0.02),
     (r"(row|column)_structure$", None, 0.02, 0.05),
@@ -77,7 +78,7 @@ DEFAULT_TOLERANCES: tuple[tuple[str, frozenset[str] | None, float, float], ...] 
 
 # Numbers where only an increase is a defect.
 ONE_SIDED = re.compile(
-    r"(cosmic_ray_fraction|saturated_fraction|nan_fraction|bad_row_fraction|periodic_noise|profile_mismatch_\w+|descriptor_distance)$"
+    r"(cosmic_ray_fraction|saturated_fraction|nan_fraction|bad_row_fraction|bad_column_excess|periodic_noise|profile_mismatch_\w+|descriptor_distance)$"
 )
 # Bookkeeping numbers that are not quality measures.
 # ``max`` is one pixel (a cosmic ray on a flat's peak); saturation is counted apart.
@@ -94,11 +95,12 @@ PROFILE_CATEGORIES = frozenset({"flat", "arc"})
 DESCRIPTOR_FEATURE = "descriptor_distance"
 DERIVED_LABELS = {
     "descriptor_distance": ("descriptor distance to the nearest reference frames (the image looks unlike them)", ""),
-    "shift_rows": ("shift of the profile along the rows (order positions)", "px"),
-    "shift_cols": ("shift of the profile along the columns (line positions)", "px"),
-    "profile_mismatch_rows": ("mismatch of the profile along the rows after alignment", ""),
-    "profile_mismatch_cols": ("mismatch of the profile along the columns after alignment", ""),
+    "shift_rows": ("shift of the {pattern} in y (up the columns)", "px"),
+    "shift_cols": ("shift of the {pattern} in x (along the rows)", "px"),
+    "profile_mismatch_rows": ("mismatch of the {pattern} in y after alignment (profile of the row means)", ""),
+    "profile_mismatch_cols": ("mismatch of the {pattern} in x after alignment (profile of the column means)", ""),
 }
+PATTERNS = {"flat": "orders or illumination", "arc": "arc lines"}
 
 
 @dataclass
@@ -189,7 +191,8 @@ class Explanation:
 def describe_feature(name: str, category: str | None = None) -> tuple[str, str]:
     """Human label and unit of a quality number or a derived feature of an image category."""
     if name in DERIVED_LABELS:
-        return DERIVED_LABELS[name]
+        label, unit = DERIVED_LABELS[name]
+        return label.format(pattern=PATTERNS.get(category or "", "pattern")), unit
     return metric_label(name, category)
 
 
@@ -476,10 +479,10 @@ class FrameDetector(BaseEstimator):
         explanations = []
         for features, neighbours in self._compare(X, self.normal_frames_):
             z = (self._z(self._matrix([{k: v[2] for k, v in features.items()}])) / self.calibration_)[0]
-            deviations = []
-            for j in np.argsort(-np.nan_to_num(np.abs(z), nan=-1.0))[:top]:
-                if not np.isfinite(z[j]):
-                    continue
+            deviations: list[Deviation] = []
+            for j in np.argsort(-np.nan_to_num(np.abs(z), nan=-1.0)):
+                if not np.isfinite(z[j]) or len(deviations) == top:
+                    break
                 name = self.feature_names_[j]
                 value, normal_value, _ = features[name]
                 if name == DESCRIPTOR_FEATURE:
@@ -488,9 +491,27 @@ class FrameDetector(BaseEstimator):
                     reference = normal_value + self.center_[j]
                 else:
                     reference = self.center_[j]
-                deviations.append(Deviation(name, value, reference, self.scale_[j] * self.calibration_[j], z[j]))
+                _add_distinct(deviations, Deviation(name, value, reference, self.scale_[j] * self.calibration_[j], z[j]))
             explanations.append(Explanation(float(self._scores(z[None])[0]), deviations, neighbours))
         return explanations
+
+
+def _add_distinct(deviations: list[Deviation], deviation: Deviation) -> None:
+    """Append a deviation unless the same number is already listed under another name.
+
+    The median is also the level, and a single amplifier's level is the image's: the
+    reasons name it once, by the plainest name (the image's rather than an amplifier's).
+    """
+    for i, listed in enumerate(deviations):
+        if np.isclose(listed.value, deviation.value, rtol=1e-9, atol=0.0) and np.isclose(listed.z, deviation.z, rtol=1e-9, atol=1e-12):
+            if _plainness(deviation.name) < _plainness(listed.name):
+                deviations[i] = deviation
+            return
+    deviations.append(deviation)
+
+
+def _plainness(name: str) -> tuple[bool, bool, int]:
+    return name.startswith("amp"), name == "p50", len(name)
 
 
 def _finite(value: float) -> float | None:

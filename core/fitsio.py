@@ -397,13 +397,36 @@ def merged_header(primary: fits.Header, extension: fits.Header) -> fits.Header:
     return merged
 
 
+def image_shape(header: fits.Header) -> tuple[int, int] | None:
+    """``(rows, columns)`` of an image HDU's header, or None when it is not a 2-D image.
+
+    Axes beyond the second of length 1 (a "cube" of one plane, as some cameras write
+    their frames) do not make a 2-D image anything else.
+    """
+    naxis = header.get("NAXIS", 0)
+    if not isinstance(naxis, int) or naxis < 2 or any(header.get(f"NAXIS{i}") != 1 for i in range(3, naxis + 1)):
+        return None
+    rows, columns = header.get("NAXIS2", 0), header.get("NAXIS1", 0)
+    return (rows, columns) if isinstance(rows, int) and isinstance(columns, int) and rows > 0 and columns > 0 else None
+
+
 def iter_image_hdus(hdul: fits.HDUList) -> Iterator[tuple[int, fits.hdu.base.ExtensionHDU]]:
     """The HDUs that hold a 2-D image, with their extension numbers."""
     for index, hdu in enumerate(hdul):
-        header = hdu.header
-        is_image = isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU))
-        if is_image and header.get("NAXIS", 0) == 2 and header.get("NAXIS1", 0) > 0 and header.get("NAXIS2", 0) > 0:
+        if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and image_shape(hdu.header):
             yield index, hdu
+
+
+def logical_extension(index: int, hdu: fits.hdu.base.ExtensionHDU) -> int:
+    """The extension an image had before tile compression.
+
+    fpack moves a primary image into extension 1 behind an empty primary HDU (its
+    header keeps ``SIMPLE = T``): a UVES blue frame stays ``ext0`` whether it comes
+    as ``.fits.Z`` or ``.fits.fz``, so that both meet the same history.
+    """
+    if index == 1 and isinstance(hdu, fits.CompImageHDU) and hdu.header.get("SIMPLE") is True:
+        return 0
+    return index
 
 
 def _describe_non_images(hdul: fits.HDUList) -> str:
@@ -509,9 +532,11 @@ def image_pixels(hdu: fits.hdu.base.ExtensionHDU, data: bytes | mmap.mmap, offse
     stored = BITPIX_TYPES.get(header.get("BITPIX"))
     zero = header.get("BZERO", 0)
     plain = zero == 0 or (zero == 32768 and stored == ">i2")
+    shape = image_shape(header)
+    if shape is None:
+        raise ValueError(f"not a 2-D image (NAXIS = {header.get('NAXIS')})")
     if isinstance(hdu, fits.CompImageHDU) or stored is None or "BLANK" in header or header.get("BSCALE", 1) != 1 or not plain:
-        return np.asarray(hdu.data)
-    shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
+        return np.asarray(hdu.data).reshape(shape)
     values = np.frombuffer(data, stored, shape[0] * shape[1], offset).reshape(shape)
     if zero:
         return np.bitwise_xor(values.view(">u2"), np.uint16(0x8000), dtype=np.uint16)
@@ -523,7 +548,7 @@ def _read_image(
     rule_sets: tuple[RuleSet, ...], night_offset_hours: float,
 ) -> RawImage:
     header = merged_header(primary, hdu.header)
-    identity = identify(header, index, rule_sets, filename=path.name)
+    identity = identify(header, logical_extension(index, hdu), rule_sets, filename=path.name)
     moment = parse_observation_time(header)
     problems = []
     if moment is None:

@@ -7,7 +7,7 @@ cp_verify, LCO BANZAI), measured on the raw pixels with numpy and scipy only:
   light-sensitive pixels;
 - the whole image: percentiles, saturation, non-finite pixels, row and column
   structure, corrupted rows, periodic pick-up noise, cosmic-ray load, large-scale
-  illumination (a 3x3 grid and gradients);
+  illumination (a 3x3 grid and gradients); on biases and darks, hot or dead columns;
 - flats: flux, number and contrast of the orders; arcs: flux, number, flux and peaks of
   the emission lines;
 - 1-D profiles along both axes, from which the detector measures shifts of orders and
@@ -64,7 +64,7 @@ __all__ = [
     "metric_label",
 ]
 
-QC_VERSION = "1"
+QC_VERSION = "2"
 """Version of the definitions of the numbers; stored with them, bumped when they change."""
 
 CATEGORIES = frozenset({"bias", "flat", "arc", "dark", "science", "unknown"})
@@ -84,6 +84,8 @@ COSMIC_SIGMA = 8.0  # a cosmic ray stands this many sigma above its neighbours
 COSMIC_SPREAD = 1.16  # sigma of the neighbour test, in units of the pixel noise
 COSMIC_GROWTH = 1  # times the test is repeated around the hits once they are cleaned (not on arcs)
 BAD_ROW_SIGMA = 8.0  # a corrupted row deviates this many robust sigma from its neighbours
+BAD_COLUMN_SIGMA = 8.0  # a hot or dead column's mean deviates this many sigma from its neighbours
+BAD_COLUMN_WINDOW = 15  # columns of the running median: up to 7 adjacent bad columns stand out
 LINE_SIGMA = 10.0  # an arc line stands this many sigma above the background at its peak
 LINE_GROW_SIGMA = 3.0  # ... and extends as far as it stays this many sigma above it
 LINE_WINDOW = 32  # px along the dispersion over which the arc background is estimated
@@ -142,13 +144,19 @@ class Quality:
 
 @dataclass(frozen=True)
 class _NoiseModel:
-    """Pixel noise as a function of the bias-subtracted level: variance = read_var + slope * level."""
+    """Pixel noise as a function of the bias-subtracted level.
+
+    variance = read_var + slope * (level - pedestal), and read_var below the pedestal:
+    the pedestal is 0 where an overscan gave the bias, and the darkest level seen where
+    the raw values still carry it.
+    """
 
     read_var: float
     slope: float
+    pedestal: float = 0.0
 
     def sigma(self, level: np.ndarray | float) -> np.ndarray:
-        return np.sqrt(self.read_var + self.slope * np.maximum(level, 0.0))
+        return np.sqrt(self.read_var + self.slope * np.maximum(np.subtract(level, self.pedestal), 0.0))
 
 
 # ----------------------------------------------------------------------------- layout
@@ -449,6 +457,8 @@ def measure_quality(image: np.ndarray, header: fits.Header, category: str) -> Qu
 
     metrics.update(_structure(means["rows"], means["cols"]))
     metrics.update(_bad_rows(data, noise, rng, check_level=category not in _ILLUMINATED))
+    if category not in _ILLUMINATED:
+        metrics.update(_bad_columns(band_sums, data.shape[0], noise))
     metrics.update(_periodic_noise(data, means["cols"]))
     if category in _RATIO_GRID:
         metrics.update(_relative_grid(data.shape, band_sums, noise))
@@ -584,11 +594,12 @@ def _fit_noise_model(sample: np.ndarray, below: np.ndarray, read_var: float | No
 
     ``a`` is the read-noise variance of the overscans where there are any; ``b`` the
     median slope of the bins clearly above the bias (both by Theil-Sen where there is
-    no overscan): ~0 on a bias; on a flat photon noise, ~1 / gain, plus the
-    pixel-to-pixel response; on an arc, what is left of the lines' structure too. A
-    slope too steep only makes the cosmic-ray test stricter on bright pixels; it is
-    capped at 10 (0.1 e-/ADU), beyond which it is made by structure or corrupted rows,
-    not by noise.
+    no overscan; ``a`` is then the darkest bin's variance, and the level is counted
+    from that bin's, since the raw values still carry the bias): ~0 on a bias; on a
+    flat photon noise, ~1 / gain, plus the pixel-to-pixel response; on an arc, what is
+    left of the lines' structure too. A slope too steep only makes the cosmic-ray test
+    stricter on bright pixels; it is capped at 10 (0.1 e-/ADU), beyond which it is
+    made by structure or corrupted rows, not by noise.
 
     In each 2x2 block (a sample row over the row below it) the horizontal pair is
     binned by the level of the two pixels under it and the vertical pair by the level
@@ -628,11 +639,11 @@ def _fit_noise_model(sample: np.ndarray, below: np.ndarray, read_var: float | No
         lit = centres > 3 * math.sqrt(read_var)
         slope = float(np.median((variances[lit] - read_var) / centres[lit])) if lit.any() else 0.0
         return _NoiseModel(read_var, min(max(slope, 0.0), NOISE_MAX_SLOPE))
-    slope, intercept = stats.theilslopes(variances, centres)[:2] if np.ptp(centres) > 0 else (0.0, 0.0)
+    slope = stats.theilslopes(variances, centres)[0] if np.ptp(centres) > 0 else 0.0
     if slope <= 0:
-        slope, intercept = 0.0, float(np.median(variances))
-    floor = max(0.25 * float(variances.min()), 1e-6)
-    return _NoiseModel(max(float(intercept), floor), min(float(slope), NOISE_MAX_SLOPE))
+        return _NoiseModel(max(float(np.median(variances)), 1e-6), 0.0)
+    darkest = int(np.argmin(centres))
+    return _NoiseModel(max(float(variances[darkest]), 1e-6), min(float(slope), NOISE_MAX_SLOPE), float(centres[darkest]))
 
 
 def _bias_subtracted_data(
@@ -719,7 +730,7 @@ def _above_noise(excess: np.ndarray, level: np.ndarray, noise: _NoiseModel, scal
     """
     hit = excess > np.float32(scale * math.sqrt(noise.read_var))
     if noise.slope > 0 and np.count_nonzero(hit):
-        limit = np.maximum(level, 0.0)
+        limit = np.maximum(level - np.float32(noise.pedestal), 0.0)
         limit *= np.float32(noise.slope * scale**2)
         limit += np.float32(noise.read_var * scale**2)
         np.greater(excess, np.sqrt(limit, out=limit), out=hit)
@@ -791,6 +802,29 @@ def _bad_rows(
         floor = math.sqrt(math.pi / 2 * noise.read_var / pairs)
         bad |= np.abs(residual) > BAD_ROW_SIGMA * max(_robust_sigma(residual), floor)
     return {"bad_row_fraction": 100.0 * float(np.count_nonzero(bad)) / rows}
+
+
+def _bad_columns(band_sums: np.ndarray, rows: int, noise: _NoiseModel) -> dict[str, float]:
+    """Summed excess level of the hot and dead columns of a frame without light.
+
+    In each third of the rows, a column whose mean stands more than 8 sigma from the
+    running median of the 15 columns around it is bad; its excess is what lies beyond
+    those 8 sigma, and the number is the sum over the columns of their largest excess
+    in any third (a column bad over part of its length counts). A sum of excesses,
+    not a count: a warm column flickering around the limit adds almost nothing, a new
+    hot column adds its whole level.
+    """
+    edges = _bands(rows)
+    heights = np.diff(edges)
+    if band_sums.shape[1] < 5 or heights.min() < 1:
+        return {}
+    excess = np.zeros(band_sums.shape[1])
+    for sums, height in zip(band_sums, heights):
+        means = sums / height
+        residual = means - _running_median(means, BAD_COLUMN_WINDOW)
+        sigma = max(_robust_sigma(residual), math.sqrt(noise.read_var / height))
+        excess = np.maximum(excess, np.abs(residual) - BAD_COLUMN_SIGMA * sigma)
+    return {"bad_column_excess": float(excess[excess > 0].sum())}
 
 
 def _periodic_noise(data: np.ndarray, col_means: np.ndarray) -> dict[str, float]:
@@ -1044,6 +1078,7 @@ _LABELS: Mapping[str, tuple[str, str]] = {
     "row_structure": ("row structure (scatter of the row means)", "ADU"),
     "column_structure": ("column structure (scatter of the column means)", "ADU"),
     "bad_row_fraction": ("fraction of corrupted rows", "%"),
+    "bad_column_excess": ("summed excess level of hot or dead columns over their neighbours", "ADU"),
     "periodic_noise": ("periodic noise (peak / median power)", ""),
     "periodic_period": ("period of the periodic noise", "px"),
     "cosmic_ray_fraction": ("cosmic-ray fraction", "‰"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from core.detect import FrameDetector, FrameSet, TypeClassifier, profile_shift, tolerance
+from core.detect import FrameDetector, FrameSet, TypeClassifier, describe_feature, profile_shift, tolerance
 
 
 def frames(n: int, seed: int = 0, level: float = 200.0, noise: float = 3.0, start_id: int = 0, dim: int = 16) -> FrameSet:
@@ -51,6 +51,23 @@ def test_good_frames_pass_and_a_level_jump_is_flagged_with_its_number():
     assert detector.predict(jumped)[0] == -1
     top = detector.explain(jumped)[0].deviations[0]
     assert top.name == "amp1.level" and top.value == pytest.approx(214.2) and top.z > 10
+
+
+def test_a_number_measured_under_two_names_is_one_reason_under_the_plainer_name():
+    reference = frames(40)
+    for m in reference.metrics:
+        m["level"] = m["p50"] = m["amp1.level"]  # a single amplifier: its level is the image's median
+    detector = FrameDetector().fit(reference)
+    jumped = one({"amp1.level": 214.2, "level": 214.2, "p50": 214.2, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 0.0},
+                 reference.descriptors[0])
+    names = [d.name for d in detector.explain(jumped)[0].deviations]
+    assert names[0] == "level" and "amp1.level" not in names and "p50" not in names
+
+
+def test_shift_reasons_name_what_moved_on_each_category():
+    assert describe_feature("shift_cols", "arc")[0] == "shift of the arc lines in x (along the rows)"
+    assert describe_feature("shift_rows", "flat")[0] == "shift of the orders or illumination in y (up the columns)"
+    assert "arc lines" not in describe_feature("profile_mismatch_rows", "bias")[0]
 
 
 def test_fewer_cosmic_rays_than_usual_is_not_a_defect():

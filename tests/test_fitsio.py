@@ -110,6 +110,28 @@ def test_tile_compressed_fz_is_read(tmp_path):
     np.testing.assert_array_equal(reading.images[0].pixels, good_bias(1))
 
 
+def test_a_primary_image_packed_by_fpack_keeps_the_type_of_ext0(tmp_path):
+    """fpack puts a primary image into ext 1: the image type must still meet the .fits.Z history."""
+    primary = fits.PrimaryHDU(good_bias(1))
+    primary.header.update(INSTRUME="UVES", **{"DATE-OBS": "2025-01-02T10:15:00.000"})
+    primary.header.update({"HIERARCH ESO DPR TYPE": "BIAS", "HIERARCH ESO INS PATH": "BLUE"})
+    plain, packed = tmp_path / "blue.fits", tmp_path / "blue.fits.fz"
+    plain.write_bytes(fits_bytes([primary]))
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(primary.data, primary.header)]).writeto(packed)
+    expected = read_fits(plain, RULES).images[0]
+    image = read_fits(packed, RULES).images[0]
+    assert expected.identity.image_type == image.identity.image_type == "UVES_BLUE_BIAS_ext0"
+    assert image.ext == 1  # where the pixels are, for anyone opening the file
+
+
+def test_a_cube_of_one_plane_is_a_2d_image(tmp_path):
+    path = tmp_path / "camera.fits"
+    path.write_bytes(fits_bytes([fits.PrimaryHDU(good_bias(3)[None], header=uves_red_file()[0].header)]))
+    reading = read_fits(path, RULES)
+    assert reading.error is None
+    np.testing.assert_array_equal(reading.images[0].pixels, good_bias(3))
+
+
 def test_compression_is_recognised_by_content_not_name():
     raw = fits_bytes(uves_red_file())
     assert decompress(ncompress.compress(raw)) == raw

@@ -196,6 +196,45 @@ def test_column_pattern_raises_column_structure_not_row_structure() -> None:
     assert patterned["row_structure"] == pytest.approx(clean["row_structure"], rel=0.3)
 
 
+def test_a_new_hot_column_raises_bad_column_excess_by_its_level() -> None:
+    image = raw_frame()
+    clean = measure(image)
+    assert clean["bad_column_excess"] == 0.0
+    put_data(image, slice(None), slice(300, 301), data_view(image)[:, 300:301] + 40.0)
+    put_data(image, slice(None), slice(301, 303), data_view(image)[:, 301:303] + 15.0)  # a hot column's warm neighbours
+    hot = measure(image)["bad_column_excess"]
+    assert 40.0 < hot < 70.0  # 40 + 2 x 15 ADU minus 8 sigma of each column mean (~0.2 ADU each)
+
+
+def test_a_column_hot_over_part_of_its_length_counts_and_a_column_pattern_does_not() -> None:
+    image = raw_frame()
+    put_data(image, slice(0, NY // 3), slice(100, 101), data_view(image)[: NY // 3, 100:101] + 30.0)
+    assert measure(image)["bad_column_excess"] > 25.0
+    patterned = raw_frame()
+    pattern = np.random.default_rng(5).normal(0.0, 1.5, 2 * NX)
+    put_data(patterned, slice(None), slice(None), data_view(patterned) + pattern[None, :])
+    assert measure(patterned)["bad_column_excess"] < 1.0
+
+
+def test_cosmic_rays_on_an_arc_without_overscan_are_judged_by_the_noise_above_its_bias() -> None:
+    """With no overscan the raw level still carries the bias: the noise model starts at the darkest pixels.
+
+    A 60-ADU cosmic ray is 20 sigma of the 3 ADU read noise; counted from zero, the
+    1000 ADU of bias would pass for photon noise of ~32 ADU and hide it.
+    """
+    rng = np.random.default_rng(4)
+    y = np.arange(300)[:, None]
+    lines = sum(20000.0 * np.exp(-0.5 * ((y - c) / 1.5) ** 2) for c in (40.0, 110.0, 170.0, 240.0))
+    light = np.broadcast_to(lines, (300, 200))
+    image = 1000.0 + light + rng.normal(0.0, 1.0, light.shape) * np.sqrt(9.0 + light)
+    ys, xs = rng.integers(60, 90, 20), rng.integers(10, 190, 20)  # between the lines
+    image[ys, xs] += 60.0
+    raw = np.rint(image).astype(np.uint16)
+    metrics = measure_quality(raw, fits.Header(), "arc").metrics
+    assert metrics["cosmic_ray_fraction"] == pytest.approx(1000 * 20 / raw.size, rel=0.3)
+    assert metrics["bad_row_fraction"] == 0.0
+
+
 @pytest.mark.parametrize("fill", ["random", "zeros", "65535"])
 def test_a_block_of_garbage_rows_raises_bad_row_fraction(fill: str) -> None:
     image = raw_frame()
@@ -338,8 +377,8 @@ COMMON = {"nan_fraction", "level", "p01", "p05", "p50", "p95", "p99", "max", "sa
 
 
 @pytest.mark.parametrize(("category", "light", "own"), [
-    ("bias", None, set()),
-    ("dark", None, set()),
+    ("bias", None, {"bad_column_excess"}),
+    ("dark", None, {"bad_column_excess"}),
     ("flat", orders_light(), {"flux", "flux_p99", "order_count", "order_contrast"}),
     ("arc", lines_light([100, 300]), {"flux", "flux_p99", "line_count", "line_flux", "line_peak_p90"}),
 ])
