@@ -50,6 +50,7 @@ def describe_image(image: RawImage, input_size: int) -> tuple[NewImage, np.ndarr
             reduced = reduce_image(image.pixels, input_size)
             net = network_input(reduced)
             small = preview(reduced)
+            problems.extend(constant_image_problem(image.pixels, quality.metrics))
         except Exception as exc:  # one odd image must not stop the night: it is reported instead
             problems.append(f"could not be measured: {type(exc).__name__}: {exc}")
             quality, picture, net, small = None, None, None, None
@@ -76,6 +77,21 @@ def describe_image(image: RawImage, input_size: int) -> tuple[NewImage, np.ndarr
         preview=small,
     )
     return record, net
+
+
+def constant_image_problem(pixels: np.ndarray, metrics: dict[str, float]) -> list[str]:
+    """A problem when every pixel has one value: a dead or saturated read-out.
+
+    Every 4th pixel of every 4th row is compared with the maximum of the whole image
+    from the quality numbers: the check costs a sixteenth of a pass over the pixels.
+    """
+    sample = pixels[::4, ::4]
+    if "max" not in metrics or sample.size == 0:
+        return []
+    low, high = np.nanmin(sample), np.nanmax(sample)
+    if low == high == metrics["max"]:
+        return [f"constant image: every pixel is {float(high):.6g} ADU (a dead or saturated read-out)"]
+    return []
 
 
 def describe_file(path: str | Path, settings: Settings, content_hash: str | None = None) -> DescribedFile:

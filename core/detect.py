@@ -57,7 +57,7 @@ MAD_TO_SIGMA = 1.4826
 DEFAULT_TOLERANCES: tuple[tuple[str, frozenset[str] | None, float, float], ...] = (
     (r"cosmic_ray_fraction$", None, 0.05, 0.1),
     (r"bad_row_fraction$", None, 0.02, 0.1),
-    (r"bad_column_excess$", None, 1.0, 0.1),
+    (r"bad_column_excess$", None, 1.0, 0.02),
     (r"fraction$", None, 0.005, 0.1),
     (r"(read_noise|noise)$", None, 0.02, 0.02),
     (r"(row|column)_structure$", None, 0.02, 0.05),

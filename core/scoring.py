@@ -10,6 +10,7 @@ report says "no reference yet" instead of guessing.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -127,8 +128,9 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
         phrase = reference.phrase(frame.image_id in reference_ids)
         # Physical numbers explain better than the descriptor distance: it comes last.
         over = sorted((d for d in explanation.deviations if abs(d.z) > detector.threshold_), key=lambda d: d.name == DESCRIPTOR_FEATURE)
-        reasons = _problems(frame) + [word_deviation(d, phrase, category) for d in over[:REASONS_SHOWN]]
-        flagged = explanation.score > detector.threshold_ or bool(_problems(frame))
+        problems = _problems(frame) + _shape_problem(frame, reference.frames)
+        reasons = problems + [word_deviation(d, phrase, category) for d in over[:REASONS_SHOWN]]
+        flagged = explanation.score > detector.threshold_ or bool(problems)
         scores.append(
             NewScore(
                 image_id=frame.image_id,
@@ -148,6 +150,21 @@ def _problems(frame: StoredImage) -> list[str]:
     if frame.duplicate_of:
         problems.append(f"duplicate: same content as {frame.duplicate_of}")
     return problems
+
+
+def _shape_problem(frame: StoredImage, reference: Sequence[StoredImage]) -> list[str]:
+    """A problem when the frame's size differs from that of most frames it is compared with.
+
+    A read-out window or binning that the header does not announce as a mode makes
+    every number incomparable; the astronomer is told so plainly.
+    """
+    shapes = Counter(f.shape for f in reference if f.image_id != frame.image_id)
+    if not shapes:
+        return []
+    common, count = shapes.most_common(1)[0]
+    if frame.shape == common or 2 * count <= sum(shapes.values()):
+        return []
+    return [f"image of {frame.shape[0]}x{frame.shape[1]} pixels; the frames it is compared with have {common[0]}x{common[1]}"]
 
 
 def _unscored(frame: StoredImage, note: str) -> NewScore:

@@ -55,6 +55,9 @@ def test_night(history, embedder):
         "437 flat, 390 header": write(relabel(frame("BLUE", "LAMP,FLAT", 437, 3), 390), folder),
         "dead amplifier": write(dead_amplifier(frame("BLUE", "BIAS", None, 4)), folder),
         "streak": write(streak(frame("BLUE", "LAMP,FLAT", 390, 5)), folder),
+        "new hot column": write(hot_column(frame("BLUE", "BIAS", None, 6)), folder),
+        "dead read-out": write(constant(frame("BLUE", "BIAS", None, 7)), folder),
+        "half window": write(half_window(frame("BLUE", "BIAS", None, 8)), folder),
     }
     ingest([folder], settings, store=store, embedder=embedder)
     rows = {Path(r["path"]).name: r for r in night_report(store, TEST_NIGHT)}
@@ -86,6 +89,27 @@ def streak(simulated):
     return simulated
 
 
+def hot_column(simulated):
+    """Not a simulator defect: a column of the data 30 ADU hotter than its neighbours."""
+    data = simulated.hdul[0].data
+    column = data.shape[1] // 3
+    data[:, column] += np.uint16(30)
+    return simulated
+
+
+def constant(simulated):
+    """Not a simulator defect: a read-out that gives 0 in every pixel."""
+    simulated.hdul[0].data = np.zeros_like(simulated.hdul[0].data)
+    return simulated
+
+
+def half_window(simulated):
+    """Not a simulator defect: only the lower half of the rows read out."""
+    data = simulated.hdul[0].data
+    simulated.hdul[0].data = np.ascontiguousarray(data[: data.shape[0] // 2])
+    return simulated
+
+
 def test_good_frames_of_the_test_night_pass(test_night):
     for what in ("good bias", "good flat"):
         row = test_night[what]
@@ -111,6 +135,19 @@ def test_defects_the_simulator_never_makes_are_caught(test_night, what):
     row = test_night[what]
     assert row["flagged"] and row["score"] > row["threshold"], row["reasons"]
     assert row["reasons"] and "sigma" in row["reasons"][0]
+
+
+def test_a_new_hot_column_on_a_bias_is_named(test_night):
+    row = test_night["new hot column"]
+    assert row["flagged"], row["reasons"]
+    assert row["reasons"][0].startswith("summed excess level of hot or dead columns over their neighbours: +")
+
+
+def test_a_dead_read_out_and_a_cropped_window_are_said_plainly(test_night):
+    dead, half = test_night["dead read-out"], test_night["half window"]
+    assert dead["flagged"] and dead["reasons"][0] == "constant image: every pixel is 0 ADU (a dead or saturated read-out)"
+    assert half["flagged"] and half["reasons"][0].startswith("image of ")
+    assert "the frames it is compared with have" in half["reasons"][0]
 
 
 def test_dead_amplifier_is_explained_by_the_amplifier_noise(test_night):

@@ -129,6 +129,7 @@ class StoredImage:
     file_id: int
     path: str
     ext: int
+    shape: tuple[int, int]
     instrument: str
     image_type: str
     category: str
@@ -659,6 +660,7 @@ def _stored_image(
         file_id=image.file_id,
         path=path,
         ext=image.ext,
+        shape=(image.ny, image.nx),
         instrument=image.instrument,
         image_type=image.image_type,
         category=image.category,
