@@ -119,6 +119,7 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
     explanations = dict(zip((f.image_id for f in scorable), detector.explain(frame_set(scorable, category, dim)))) if scorable else {}
     reference_ids = {f.image_id for f in reference.frames}
     paths = {f.image_id: (f.path, f.ext) for f in reference.frames}
+    shapes = Counter(f.shape for f in reference.frames)
     scores = []
     for frame in frames:
         explanation = explanations.get(frame.image_id)
@@ -128,7 +129,7 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
         phrase = reference.phrase(frame.image_id in reference_ids)
         # Physical numbers explain better than the descriptor distance: it comes last.
         over = sorted((d for d in explanation.deviations if abs(d.z) > detector.threshold_), key=lambda d: d.name == DESCRIPTOR_FEATURE)
-        problems = _problems(frame) + _shape_problem(frame, reference.frames)
+        problems = _problems(frame) + _shape_problem(frame, shapes, frame.image_id in reference_ids)
         reasons = problems + [word_deviation(d, phrase, category) for d in over[:REASONS_SHOWN]]
         flagged = explanation.score > detector.threshold_ or bool(problems)
         scores.append(
@@ -152,13 +153,14 @@ def _problems(frame: StoredImage) -> list[str]:
     return problems
 
 
-def _shape_problem(frame: StoredImage, reference: Sequence[StoredImage]) -> list[str]:
+def _shape_problem(frame: StoredImage, reference_shapes: Counter, in_reference: bool) -> list[str]:
     """A problem when the frame's size differs from that of most frames it is compared with.
 
     A read-out window or binning that the header does not announce as a mode makes
-    every number incomparable; the astronomer is told so plainly.
+    every number incomparable; the astronomer is told so plainly. ``reference_shapes``
+    counts the reference frames' sizes, the frame's own among them when it is one.
     """
-    shapes = Counter(f.shape for f in reference if f.image_id != frame.image_id)
+    shapes = reference_shapes - Counter([frame.shape]) if in_reference else reference_shapes
     if not shapes:
         return []
     common, count = shapes.most_common(1)[0]

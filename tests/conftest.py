@@ -9,6 +9,8 @@ constants below say what it holds, so that tests can assert on it by name.
 from __future__ import annotations
 
 import io
+import ipaddress
+import socket
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +45,31 @@ _FRAMES = [
     (FILLED_NIGHT, "UVES.2024-03-02T20:10:00.000.fits", "flat", "UVES_BLUE_FLAT_ext0", 0.9, False),
     (FILLED_NIGHT, "UVES.2024-03-02T20:11:00.000.fits", "flat", "UVES_BLUE_FLAT_ext0", 2.0, False),
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_downloads():
+    """Refuse every connection beyond this machine, so that no test can download anything.
+
+    ImageNet weights, a DNS lookup or any other fetch fails at once and loudly; the
+    dashboard server and Chromium on loopback, and Unix sockets, work as usual.
+    """
+    connect = socket.socket.connect
+
+    def loopback(host: str) -> bool:
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return host == "localhost"
+
+    def local_only(sock: socket.socket, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not loopback(address[0]):
+            raise ConnectionRefusedError(f"tests must not use the network (connection to {address[0]} refused)")
+        return connect(sock, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", local_only)
+        yield
 
 
 def _thumbnail(seed: int) -> bytes:
