@@ -6,9 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CHROMIUM ?= /usr/bin/chromium
+# Debian packages the tests drive: Chromium for the browser tests (never a browser
+# downloaded by Playwright); ESO's esorex and UVES pipeline for the pipeline tests.
+DEBIAN_PACKAGES ?= chromium esorex cpl-plugin-uves
 PYTEST_ARGS ?=
 
-.PHONY: install install-test chromium demo test test-fast bench clean
+.PHONY: install install-test debian-packages chromium demo test test-fast bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,15 +26,24 @@ $(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.test-installed chromium
+install-test: $(VENV)/.test-installed debian-packages
 
-# The browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
-chromium:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
-		echo "installing Debian's chromium for the browser tests"; \
+# Installs only what is missing (a Chromium at $(CHROMIUM) counts): as root in CI, with sudo elsewhere.
+debian-packages:
+	@missing=""; \
+	for package in $(DEBIAN_PACKAGES); do \
+		if [ "$$package" = chromium ] && [ -x "$(CHROMIUM)" ]; then continue; fi; \
+		dpkg-query -W -f='$${Status}' "$$package" 2>/dev/null | grep -q "install ok installed" \
+			|| missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages for the tests:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+chromium:
+	@$(MAKE) --no-print-directory debian-packages DEBIAN_PACKAGES=chromium
 
 demo: install
 	$(VENV)/bin/calspot demo

@@ -333,6 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         _warn(f"calspot {args.command}: {exc}")
         return EXIT_FAILED
+    except Exception as exc:  # a bug of calspot's: one line for the user, the details with -v
+        if args.verbose:
+            traceback.print_exc()
+        _warn(f"calspot {args.command}: internal error ({type(exc).__name__}: {exc}); run with -v for the details")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

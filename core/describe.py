@@ -15,7 +15,7 @@ import numpy as np
 
 from . import qc
 from .config import Settings
-from .fitsio import RawImage, read_fits
+from .fitsio import FitsReading, RawImage, read_fits
 from .preprocess import network_input, png_bytes, preview, reduce_image, thumbnail
 from .rules import load_rules
 from .store import NewFile, NewImage
@@ -113,7 +113,10 @@ def describe_file(path: str | Path, settings: Settings, content_hash: str | None
         The night of a file (and image) whose header has no date is left empty for
         the caller to fill from the batch (:func:`fill_night`).
     """
-    reading = read_fits(path, load_rules(tuple(settings.rules_dirs)), settings.night_offset_hours, content_hash=content_hash)
+    try:
+        reading = read_fits(path, load_rules(tuple(settings.rules_dirs)), settings.night_offset_hours, content_hash=content_hash)
+    except Exception as exc:  # a header no rule foresaw must not stop the night: the file is reported
+        reading = FitsReading(Path(path), content_hash or "", 0, error=f"could not be read: {type(exc).__name__}: {exc}")
     dated = [i.night for i in reading.images if i.night]
     night = min(dated).isoformat() if dated else ""
     record = NewFile(

@@ -28,6 +28,7 @@ needed. The reasons name the numbers that pass the threshold.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +49,10 @@ MIN_DISTANCE = 1e-5
 MIN_DRIFT_ROWS = 10
 SMALL_SAMPLE_WIDENING = 3.0
 MAD_TO_SIGMA = 1.4826
+MAX_TRIMMING_ROUNDS = 10
+# A reference row this many times beyond the threshold of the others is wild: it sets nothing.
+OUTLIER_FACTOR = 3.0
+MIN_OTHER_ROWS = 8
 
 # Floors of the reference scatter: (name pattern, categories or None for all,
 # absolute floor, floor relative to the reference median). The first entry whose
@@ -181,11 +186,15 @@ class Deviation:
 
 @dataclass
 class Explanation:
-    """Why a frame got its score: its deviations, largest first, and its nearest reference frames."""
+    """Why a frame got its score: its deviations, largest first, its nearest reference frames,
+    the threshold it is judged by, and the threshold its reference's own scores call for
+    (``history_threshold``; the threshold is that or the detector's floor, whichever is higher)."""
 
     score: float
     deviations: list[Deviation]
     neighbours: list[tuple[int, float]]
+    threshold: float
+    history_threshold: float
 
 
 def describe_feature(name: str, category: str | None = None) -> tuple[str, str]:
@@ -221,11 +230,12 @@ def profile_shift(profile: np.ndarray, template: np.ndarray, max_shift: int) -> 
     fractional shift (a Fourier shift), so that a sub-sample drift of narrow lines is
     not taken for a change of their pattern.
     """
-    a = _standardised(gaussian_filter1d(_high_pass(profile), PROFILE_SMOOTHING))
-    b = _standardised(gaussian_filter1d(_high_pass(template), PROFILE_SMOOTHING))
-    n = min(len(a), len(b))
-    a, b = a[:n], b[:n]
-    if n < 8 or not np.any(a) or not np.any(b):
+    n = min(len(profile), len(template))
+    if n < 8:
+        return 0.0, 0.0
+    a = _standardised(gaussian_filter1d(_high_pass(profile[:n]), PROFILE_SMOOTHING))
+    b = _standardised(gaussian_filter1d(_high_pass(template[:n]), PROFILE_SMOOTHING))
+    if not np.any(a) or not np.any(b):
         return 0.0, 0.0
     max_shift = min(max_shift, n // 4)
     full = np.correlate(a, b, mode="full")
@@ -327,10 +337,12 @@ class FrameDetector(BaseEstimator):
             raise ValueError("a detector needs at least one reference frame")
         self.category_ = X.category
         nights = sorted(set(X.nights))
-        rows = []
+        rows, row_ids = [], []
         for k in range(1, len(nights)):
             earlier = X.in_nights(nights[max(0, k - self.recent_nights) : k])
-            rows.extend(features for features, _ in self._compare(X.in_nights([nights[k]]), earlier))
+            tonight = X.in_nights([nights[k]])
+            rows.extend(features for features, _ in self._compare(tonight, earlier))
+            row_ids.extend(tonight.ids)
         if len(rows) >= MIN_DRIFT_ROWS:
             self.normal_frames_ = X.in_nights(nights[-self.recent_nights :])
         else:
@@ -338,21 +350,85 @@ class FrameDetector(BaseEstimator):
             # with a single night, against the other frames of it).
             self.normal_frames_ = X
             rows = [features for features, _ in self._compare(X, X, leave_night_out=len(nights) >= 2)]
+            row_ids = list(X.ids)
         self.feature_names_ = sorted(set().union(*(r.keys() for r in rows)))
         matrix = self._matrix([{k: v[2] for k, v in r.items()} for r in rows])
         typical = np.nanmedian(self._matrix([{k: v[0] for k, v in r.items()} for r in rows]), axis=0)
-        self.center_ = np.nanmedian(matrix, axis=0)
-        spread = MAD_TO_SIGMA * np.nanmedian(np.abs(matrix - self.center_), axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a number no reference frame has: all-NaN column
+            self.center_ = np.nanmedian(matrix, axis=0)
+            spread = MAD_TO_SIGMA * np.nanmedian(np.abs(matrix - self.center_), axis=0)
         floors = np.array([self._floor(name, t) for name, t in zip(self.feature_names_, typical)])
         # A scatter measured on few frames is uncertain: widen it rather than trust it.
-        self.scale_ = np.fmax(np.nan_to_num(spread), floors) * (1.0 + SMALL_SAMPLE_WIDENING / len(rows))
-        z = self._z(matrix)
-        tail = np.nanquantile(np.abs(z), 0.9, axis=0) if len(rows) >= 3 else np.ones(len(self.feature_names_))
-        self.calibration_ = np.fmax(1.0, np.nan_to_num(tail, nan=1.0) / NORMAL_Q90)
-        self.reference_scores_ = self._scores(z / self.calibration_)
-        quantile = float(np.quantile(self.reference_scores_, self.threshold_quantile)) if rows else 0.0
-        self.threshold_ = max(self.min_threshold, self.threshold_margin * quantile)
+        self.scale_ = np.fmax(np.nan_to_num(spread), floors) * (1.0 + SMALL_SAMPLE_WIDENING / max(len(rows), 1))
+        self.reference_z_ = self._z(matrix)
+        self.reference_rows_ = {image_id: i for i, image_id in enumerate(row_ids)}
+        self.inliers_ = self._inliers(self.reference_z_)
+        self.calibration_ = self._calibration(self.reference_z_[self.inliers_])
+        self.reference_scores_ = self._scores(self.reference_z_ / self.calibration_)
+        self.history_threshold_ = self._history_threshold(self.reference_scores_[self.inliers_])
+        self.threshold_ = max(self.min_threshold, self.history_threshold_)
         return self
+
+    def _calibrated_for(self, image_id: int) -> tuple[np.ndarray, float, float]:
+        """The calibration, threshold and history's threshold (before the floor) a frame is judged by.
+
+        A frame that is itself one of the reference's rows (a night compared with its
+        own frames, the first nights of an installation) is judged by the other rows
+        only: otherwise a wild frame widens its own numbers' calibration and raises its
+        own threshold. With fewer than ``MIN_OTHER_ROWS`` other rows there is too little
+        to judge by, and the frame's own row stays in (a frame of a three-frame night is
+        not flagged for a wobble the other two happen not to share).
+        """
+        row = self.reference_rows_.get(image_id)
+        if row is None or len(self.reference_z_) - 1 < MIN_OTHER_ROWS:
+            return self.calibration_, self.threshold_, self.history_threshold_
+        others = np.delete(self.reference_z_, row, axis=0)
+        inliers = self._inliers(others)
+        calibration = self._calibration(others[inliers])
+        history = self._history_threshold(self._scores(others / calibration)[inliers])
+        return calibration, max(self.min_threshold, history), history
+
+    def _calibration(self, z: np.ndarray) -> np.ndarray:
+        """Per feature, how much wider than a normal distribution good frames' z-scores spread."""
+        if len(z) < 3:
+            return np.ones(z.shape[1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no calibration
+            tail = np.nanquantile(np.abs(z), 0.9, axis=0)
+        return np.fmax(1.0, np.nan_to_num(tail, nan=1.0) / NORMAL_Q90)
+
+    def _threshold(self, scores: np.ndarray) -> float:
+        return max(self.min_threshold, self._history_threshold(scores))
+
+    def _history_threshold(self, scores: np.ndarray) -> float:
+        """The threshold the reference's own scores call for, before the floor ``min_threshold``."""
+        quantile = float(np.quantile(scores, self.threshold_quantile)) if len(scores) else 0.0
+        return self.threshold_margin * quantile
+
+    def _inliers(self, z: np.ndarray) -> np.ndarray:
+        """The reference rows that may say how far good frames stray: the outliers among them may not.
+
+        A threshold set by the frames it exists to find lets them through (a third of a
+        night's frames wild makes its 90th percentile wild). The rows are trimmed as in a
+        forward search: start from the better-scoring half, then repeatedly calibrate and
+        threshold on the current inliers and keep every row within ``OUTLIER_FACTOR`` times
+        that threshold, until the set stops changing. Good frames, heavy-tailed numbers
+        included, come back in as the calibration widens, so that a clean reference keeps
+        every row; only frames far beyond every good one stay out.
+        """
+        n = len(z)
+        if n < 4:
+            return np.ones(n, bool)
+        raw = self._scores(z)
+        inliers = raw <= np.median(raw)
+        for _ in range(MAX_TRIMMING_ROUNDS):
+            calibrated = self._scores(z / self._calibration(z[inliers]))
+            updated = calibrated <= OUTLIER_FACTOR * self._threshold(calibrated[inliers])
+            if (updated == inliers).all():
+                break
+            inliers = updated
+        return inliers
 
     def _floor(self, name: str, typical: float) -> float:
         absolute, relative = tolerance(name, self.category_, self.tolerances)
@@ -442,7 +518,8 @@ class FrameDetector(BaseEstimator):
         z = (matrix - self.center_) / self.scale_
         one_sided = np.array([bool(ONE_SIDED.search(n)) for n in self.feature_names_], dtype=bool)
         if one_sided.any():
-            z[:, one_sided] = np.fmax(z[:, one_sided], 0.0)
+            # np.maximum keeps NaN: a number the frame lacks stays missing instead of becoming 0.
+            z[:, one_sided] = np.maximum(z[:, one_sided], 0.0)
         return z
 
     @staticmethod
@@ -468,17 +545,18 @@ class FrameDetector(BaseEstimator):
 
     def decision_function(self, X: FrameSet) -> np.ndarray:
         """Threshold minus score: negative for frames that should be flagged."""
-        return self.threshold_ - self.anomaly_score(X)
+        return np.array([e.threshold - e.score for e in self.explain(X)])
 
     def predict(self, X: FrameSet) -> np.ndarray:
         """-1 for anomalous frames, +1 for normal ones."""
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     def explain(self, X: FrameSet, top: int = 8) -> list[Explanation]:
-        """Score, largest deviations and nearest recent reference frames of each frame."""
+        """Score, threshold, largest deviations and nearest recent reference frames of each frame."""
         explanations = []
-        for features, neighbours in self._compare(X, self.normal_frames_):
-            z = (self._z(self._matrix([{k: v[2] for k, v in features.items()}])) / self.calibration_)[0]
+        for image_id, (features, neighbours) in zip(X.ids, self._compare(X, self.normal_frames_)):
+            calibration, threshold, history_threshold = self._calibrated_for(image_id)
+            z = (self._z(self._matrix([{k: v[2] for k, v in features.items()}])) / calibration)[0]
             deviations: list[Deviation] = []
             for j in np.argsort(-np.nan_to_num(np.abs(z), nan=-1.0)):
                 if not np.isfinite(z[j]) or len(deviations) == top:
@@ -491,8 +569,9 @@ class FrameDetector(BaseEstimator):
                     reference = normal_value + self.center_[j]
                 else:
                     reference = self.center_[j]
-                _add_distinct(deviations, Deviation(name, value, reference, self.scale_[j] * self.calibration_[j], z[j]))
-            explanations.append(Explanation(float(self._scores(z[None])[0]), deviations, neighbours))
+                _add_distinct(deviations, Deviation(name, value, reference, self.scale_[j] * calibration[j], z[j]))
+            score = float(self._scores(z[None])[0])
+            explanations.append(Explanation(score, deviations, neighbours, float(threshold), float(history_threshold)))
         return explanations
 
 
@@ -543,6 +622,7 @@ class TypeClassifier(ClassifierMixin, BaseEstimator):
             StandardScaler(), KNeighborsClassifier(n_neighbors=min(self.neighbours, len(X)), weights="distance")
         ).fit(np.asarray(X, np.float64), list(y))
         self.classes_ = self.model_.classes_
+        self.n_features_in_ = self.model_.n_features_in_
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ Three kinds of explanation are stored with every score:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -92,6 +93,9 @@ def explanation_details(
         ],
         "reference": reference_summary,
         "threshold": threshold,
+        # Why the threshold is what it is: the reference's own scores, or the floor no type goes below.
+        "threshold_basis": "history" if explanation.history_threshold >= threshold else "floor",
+        "history_threshold": explanation.history_threshold,
     }
 
 
@@ -106,12 +110,15 @@ def difference_image(frame: np.ndarray, neighbours: Sequence[np.ndarray]) -> tup
         and five times its robust scatter, so that a good frame shows faint noise
         and a defect stands out.
     """
-    median = np.median(np.stack(neighbours), axis=0)
-    difference = (frame - median).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN, then show as no difference
+        median = np.nanmedian(np.stack(neighbours).astype(np.float64), axis=0)
+        difference = np.nan_to_num(np.asarray(frame, np.float64) - median, nan=0.0, posinf=0.0, neginf=0.0)
     magnitude = np.abs(difference)
     scatter = 1.4826 * float(np.median(np.abs(difference - np.median(difference))))
     scale = max(float(np.quantile(magnitude, DIFFERENCE_QUANTILE)), DIFFERENCE_NOISE_SIGMAS * scatter, 1e-3)
-    return difference, scale
+    limit = float(np.finfo(np.float32).max)
+    return np.clip(difference, -limit, limit).astype(np.float32), scale
 
 
 def difference_png(difference: np.ndarray, scale: float) -> bytes:

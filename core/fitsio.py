@@ -33,7 +33,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import BinaryIO
@@ -51,6 +51,8 @@ BITPIX_TYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"
 COMPRESSED_SUFFIXES = ("", ".gz", ".z", ".fz", ".bz2")
 DATE_KEYWORDS = ("DATE-OBS", "DATE-BEG", "DATE_OBS", "UTSHUT", "DATE-AVG")
 TIME_KEYWORDS = ("TIME-OBS", "UT", "UTSTART", "UT-START", "UTC")
+# Clocks of observatory computers drift; a date later than this past now is wrong.
+FUTURE_TOLERANCE = timedelta(days=1)
 
 # Keywords kept in the store with every image: enough to show an expert what the
 # header said without storing 30 kB of ESO header per image.
@@ -61,7 +63,7 @@ KEPT_KEYWORDS = (
     "HIERARCH ESO DPR CATG", "HIERARCH ESO DPR TYPE", "HIERARCH ESO DPR TECH",
     "HIERARCH ESO INS PATH", "HIERARCH ESO INS MODE", "HIERARCH ESO INS GRAT1 WLEN",
     "HIERARCH ESO INS GRAT2 WLEN", "HIERARCH ESO DET WIN1 BINX", "HIERARCH ESO DET WIN1 BINY",
-    "HIERARCH ESO DET READ SPEED", "HIERARCH ESO DET CHIP1 NAME",
+    "HIERARCH ESO DET READ SPEED", "HIERARCH ESO DET CHIP1 NAME", "HIERARCH ESO DET CHIPS", "HIERARCH ESO INS SLIT1 NAME",
 )
 
 
@@ -133,9 +135,10 @@ def find_fits(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(names):
                     candidate = Path(root) / name
-                    if is_fits_name(candidate) and candidate.is_file():
+                    # A link to nowhere is reported as unreadable, not skipped without a word.
+                    if is_fits_name(candidate) and (candidate.is_file() or candidate.is_symlink()):
                         found[candidate] = None
-        elif path.is_file():
+        elif path.is_file() or path.is_symlink():
             found[path] = None
         else:
             missing.append(path)
@@ -320,9 +323,20 @@ def open_hdulist(data: bytes | mmap.mmap) -> fits.HDUList:
 
 
 def parse_observation_time(header: fits.Header) -> datetime | None:
-    """Observation start in UT from DATE-OBS (with TIME-OBS/UT if DATE-OBS is a date), or MJD-OBS."""
-    from astropy.time import Time  # with astropy.units, a quarter of a second of imports
+    """Observation start in UT from DATE-OBS (with TIME-OBS/UT if DATE-OBS is a date), or MJD-OBS.
 
+    ERFA's warnings about dates far from today ("dubious year") are not printed: such a
+    date is judged by :func:`date_problem` and said once, in the report.
+    """
+    from astropy.time import Time  # with astropy.units, a quarter of a second of imports
+    from erfa import ErfaWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ErfaWarning)
+        return _observation_time(header, Time)
+
+
+def _observation_time(header: fits.Header, Time) -> datetime | None:
     for key in DATE_KEYWORDS:
         text = str(header.get(key, "") or "").strip()
         if not text:
@@ -343,6 +357,21 @@ def parse_observation_time(header: fits.Header) -> datetime | None:
     jd = header.get("JD")
     if isinstance(jd, (int, float)) and jd > 2_400_000:
         return Time(float(jd), format="jd", scale="utc").to_datetime()
+    return None
+
+
+def date_problem(moment: datetime | None, now: datetime | None = None) -> str | None:
+    """What is wrong with an observation date, if anything: missing, or later than now.
+
+    A frame cannot have been taken tomorrow; such a date (a clock or a header writer
+    gone wrong, a year 2999) would file the frame under a night that never was, so its
+    night is taken from the batch instead, as for a missing date.
+    """
+    if moment is None:
+        return "no observation date (DATE-OBS missing or unreadable): night taken from the batch"
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    if moment > now + FUTURE_TOLERANCE:
+        return f"observation date {moment.isoformat(timespec='seconds')} lies in the future: night taken from the batch"
     return None
 
 
@@ -469,6 +498,8 @@ def read_fits(
         ``problems``.
     """
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return FitsReading(path, "", 0, error=f"broken symbolic link: it points to {os.readlink(path)}, which does not exist")
     try:
         with path.open("rb") as fh:
             whole = fh.read() if content_hash is None else None
@@ -551,11 +582,13 @@ def _read_image(
     identity = identify(header, logical_extension(index, hdu), rule_sets, filename=path.name)
     moment = parse_observation_time(header)
     problems = []
-    if moment is None:
-        problems.append("no observation date (DATE-OBS missing or unreadable): night taken from the batch")
+    wrong_date = date_problem(moment)
+    if wrong_date:
+        problems.append(wrong_date)
     if identity.instrument == "UNKNOWN":
         problems.append("unknown instrument: no header rule names it (INSTRUME missing)")
-    if identity.category == "unknown":
+    # A frame the rules name but kept apart (a test exposure, an acquisition) is no problem.
+    if identity.category == "unknown" and identity.label == "UNKNOWN":
         problems.append("unknown image type: no header rule recognises it")
     exptime = header.get("EXPTIME", header.get("EXPOSURE"))
     return RawImage(
@@ -564,7 +597,7 @@ def _read_image(
         shape=(int(pixels.shape[0]), int(pixels.shape[1])),
         header=header,
         identity=identity,
-        night=night_of(moment, night_offset_hours) if moment else None,
+        night=night_of(moment, night_offset_hours) if moment and not wrong_date else None,
         date_obs=moment,
         exptime=float(exptime) if isinstance(exptime, (int, float)) else None,
         pixels=pixels,

@@ -10,6 +10,7 @@ report says "no reference yet" instead of guessing.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ REASONS_SHOWN = 3
 TYPE_NEIGHBOURS = 7
 TYPE_AGREEMENT = 0.8
 TYPE_DISAGREEMENT = 0.1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,11 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
     """Scores of one type and mode's frames of a night against their reference."""
     category = frames[0].category
     if category not in CALIBRATION_CATEGORIES:
-        return [_unscored(f, f"{category} frame: not a calibration, not scored") for f in frames]
+        note = (
+            f"{category} frame: not a calibration, not scored" if category != "unknown"
+            else f"{frames[0].header_type}: an image type calspot does not check, not scored"
+        )
+        return [_unscored(f, note) for f in frames]
     if reference.kind == "none":
         have = len(reference.frames)
         note = f"no reference yet: {have} frame{'s' if have != 1 else ''} of this type and mode so far, {MIN_FRAMES_TO_COMPARE} needed to compare"
@@ -127,20 +134,21 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
             scores.append(_unscored(frame, "nothing to compare: the image has no valid pixels"))
             continue
         phrase = reference.phrase(frame.image_id in reference_ids)
+        threshold = explanation.threshold
         # Physical numbers explain better than the descriptor distance: it comes last.
-        over = sorted((d for d in explanation.deviations if abs(d.z) > detector.threshold_), key=lambda d: d.name == DESCRIPTOR_FEATURE)
+        over = sorted((d for d in explanation.deviations if abs(d.z) > threshold), key=lambda d: d.name == DESCRIPTOR_FEATURE)
         problems = _problems(frame) + _shape_problem(frame, shapes, frame.image_id in reference_ids)
         reasons = problems + [word_deviation(d, phrase, category) for d in over[:REASONS_SHOWN]]
-        flagged = explanation.score > detector.threshold_ or bool(problems)
+        flagged = explanation.score > threshold or bool(problems)
         scores.append(
             NewScore(
                 image_id=frame.image_id,
                 score=float(explanation.score),
-                threshold=float(detector.threshold_),
+                threshold=threshold,
                 flagged=flagged,
                 reference=reference.kind,
                 reasons=reasons,
-                details=explanation_details(explanation, reference.summary(), float(detector.threshold_), paths, category),
+                details=explanation_details(explanation, reference.summary(), threshold, paths, category),
             )
         )
     return scores
@@ -169,17 +177,46 @@ def _shape_problem(frame: StoredImage, reference_shapes: Counter, in_reference: 
     return [f"image of {frame.shape[0]}x{frame.shape[1]} pixels; the frames it is compared with have {common[0]}x{common[1]}"]
 
 
-def _unscored(frame: StoredImage, note: str) -> NewScore:
+def _unscored(frame: StoredImage, note: str, *, flagged: bool = False) -> NewScore:
     problems = _problems(frame)
     return NewScore(
         image_id=frame.image_id,
         score=None,
         threshold=None,
-        flagged=bool(problems),
+        flagged=flagged or bool(problems),
         reference="none",
         reasons=problems + [note],
         details={},
     )
+
+
+def _failure(exc: Exception) -> str:
+    """One line that says what went wrong, for a reason or a log line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def score_group_safely(frames: list[StoredImage], reference: Reference, settings: Settings, classifiers, classes) -> list[NewScore]:
+    """:func:`score_group` and the type check, contained: a group that cannot be scored says why on its frames.
+
+    No frame can break its group and no group the night: whatever fails here, each of
+    the group's frames gets a flagged row "not scored: ...", so that the astronomer
+    looks at frames calspot could not check, and the other groups are scored as usual.
+    """
+    try:
+        scores = score_group(frames, reference, settings)
+    except Exception as exc:  # a detector failure on odd frames must not lose the night
+        log.warning("could not score %s %s (%d frames): %s", frames[0].image_type, frames[0].mode, len(frames), _failure(exc))
+        log.debug("scoring failure", exc_info=True)
+        note = f"not scored: the detector failed on this image type and mode ({_failure(exc)})"
+        return [_unscored(f, note, flagged=True) for f in frames]
+    if frames[0].category in CALIBRATION_CATEGORIES:
+        try:
+            check_types(frames, scores, classifiers, classes)
+        except Exception as exc:  # the scores stand without the type check
+            log.warning("could not check the types of %s %s: %s", frames[0].image_type, frames[0].mode, _failure(exc))
+            log.debug("type check failure", exc_info=True)
+    return scores
 
 
 def fit_type_classifiers(
@@ -195,7 +232,8 @@ def fit_type_classifiers(
     classifiers = {}
     classes: dict[str, TypeClass] = {}
     for instrument in instruments:
-        frames = [f for f in store.type_examples(instrument, night, settings.history_nights, fingerprint) if usable_as_reference(f)]
+        examples = [f for f in store.type_examples(instrument, night, settings.history_nights, fingerprint) if usable_as_reference(f)]
+        frames = _comparable_descriptors(examples)
         keys = [TypeClass.of(f).key for f in frames]
         classes.update((TypeClass.of(f).key, TypeClass.of(f)) for f in frames)
         counts = {k: keys.count(k) for k in set(keys)}
@@ -210,6 +248,15 @@ def fit_type_classifiers(
     return classifiers, classes
 
 
+def _comparable_descriptors(frames: Sequence[StoredImage]) -> list[StoredImage]:
+    """The frames whose descriptors can stand side by side: finite, and of the most common length."""
+    finite = [f for f in frames if f.descriptor is not None and np.isfinite(f.descriptor).all() and np.any(f.descriptor)]
+    if not finite:
+        return []
+    length = Counter(len(f.descriptor) for f in finite).most_common(1)[0][0]
+    return [f for f in finite if len(f.descriptor) == length]
+
+
 def check_types(
     frames: Sequence[StoredImage], scores: Sequence[NewScore], classifiers: dict[str, tuple[TypeClassifier, set[str]]],
     classes: dict[str, TypeClass],
@@ -221,6 +268,8 @@ def check_types(
         if entry is None or frame.descriptor is None or own.key not in entry[1]:
             continue
         classifier, _ = entry
+        if len(frame.descriptor) != classifier.n_features_in_ or not np.isfinite(frame.descriptor).all():
+            continue
         shares = classifier.predict_proba(frame.descriptor[None])[0]
         best = int(np.argmax(shares))
         predicted = str(classifier.classes_[best])
@@ -239,12 +288,22 @@ def attach_differences(store: Store, scores: Sequence[NewScore]) -> None:
         wanted.update(n["image_id"] for n in s.details.get("neighbours", []))
     previews = store.previews(wanted, qc.QC_VERSION)
     for s in scores:
-        neighbours = [previews[n["image_id"]] for n in s.details.get("neighbours", []) if n["image_id"] in previews]
         own = previews.get(s.image_id)
-        if own is None or not neighbours:
+        if own is None:
             continue
-        difference, scale = difference_image(own, neighbours)
-        s.difference = difference_png(difference, scale)
+        # Only pictures of the same size can be subtracted pixel by pixel.
+        neighbours = [
+            previews[n["image_id"]] for n in s.details.get("neighbours", [])
+            if n["image_id"] in previews and previews[n["image_id"]].shape == own.shape
+        ]
+        if not neighbours:
+            continue
+        try:
+            difference, scale = difference_image(own, neighbours)
+            s.difference = difference_png(difference, scale)
+        except Exception as exc:  # a score stands without its picture
+            log.warning("no difference image for image %d: %s", s.image_id, _failure(exc))
+            continue
         s.details["difference"] = {"scale_adu": scale, "frames": len(neighbours)}
 
 
@@ -267,20 +326,23 @@ def score_night(store: Store, night: str, settings: Settings, fingerprint: str, 
     Returns
     -------
     list of NewScore
-        What was stored, one per image.
+        What was stored, one per image. Never raises for odd frames: a group that
+        cannot be scored gets flagged rows that say so (:func:`score_group_safely`).
     """
     groups = []
     for image_type, mode in store.image_groups(night):
         frames = store.images(fingerprint, qc.QC_VERSION, night=night, image_type=image_type, mode=mode)
         groups.append((frames, choose_reference(store, night, image_type, mode, frames, settings, fingerprint)))
     instruments = sorted({f.instrument for frames, _ in groups for f in frames})
-    classifiers, classes = fit_type_classifiers(store, night, instruments, settings, fingerprint)
+    try:
+        classifiers, classes = fit_type_classifiers(store, night, instruments, settings, fingerprint)
+    except Exception as exc:  # frames are still scored, only without the type check
+        log.warning("no type check for night %s: %s", night, _failure(exc))
+        log.debug("type classifier failure", exc_info=True)
+        classifiers, classes = {}, {}
     results: list[NewScore] = []
     for frames, reference in groups:
-        scores = score_group(frames, reference, settings)
-        if frames[0].category in CALIBRATION_CATEGORIES:
-            check_types(frames, scores, classifiers, classes)
-        results.extend(scores)
+        results.extend(score_group_safely(frames, reference, settings, classifiers, classes))
     attach_differences(store, results)
     store.add_scores(results, run_id, model_version(fingerprint))
     return results

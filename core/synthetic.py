@@ -3,8 +3,9 @@
 calspot needs nights of calibrations whose faults are known, to test the pipeline,
 to demonstrate the dashboard and to measure detection quality. This module writes
 raw files laid out like those of ESO's UVES echelle spectrograph (blue chip in the
-primary HDU; red mosaic of two chips in extensions 1 and 2; two amplifiers per chip
-with pre- and overscans; ESO header keywords), with the physics an expert checks
+primary HDU; red mosaic of two chips, REDU in extension 1 and REDL in 2; two amplifiers
+per chip with pre- and overscans; the header keywords ESO writes and its pipeline reads,
+see :mod:`core.uves_headers`), with the physics an expert checks
 (bias levels and read noise per amplifier, column pattern and hot columns, echelle
 orders on flats, ThAr-like lines on arcs, photon noise, cosmic rays, saturation),
 slow drifts from night to night, an optional intervention, and one of
@@ -33,6 +34,8 @@ from typing import Any
 import ncompress
 import numpy as np
 from astropy.io import fits
+
+from . import uves_headers
 
 __all__ = [
     "COMPRESSIONS",
@@ -103,10 +106,8 @@ _APPLIES_TO: Mapping[str, frozenset[str]] = {
 _PER_EXTENSION = frozenset(
     {"bias_level_jump", "read_noise", "pickup_noise", "light_leak", "corrupted_rows", "vignetted_flat"}
 )
-_TECH = {BIAS: "IMAGE", FLAT: "ECHELLE", WAVE: "ECHELLE"}
 _READ_SPEED = "225kHz,1x1,low"
 _CALIBRATION_WINDOW = (time(10, 0), time(12, 0))  # UT, the morning after the night
-_MJD_UNIX_EPOCH = 40587.0
 _FIRST_NIGHT = "2025-01-01"
 
 # Nominal sizes (scale 1) and the floors that keep tiny frames recognisable.
@@ -134,10 +135,18 @@ _READOUT_EXPOSURE_S = 3.0  # cosmics also arrive while a chip is read
 
 @dataclass(frozen=True)
 class _ChipSpec:
-    """Nominal properties of one detector of an arm (scale 1)."""
+    """Nominal properties of one detector of an arm (scale 1).
+
+    ``key`` names the chip's random streams: a chip keeps its electronic signature, lines
+    and noise whichever extension holds it. ``index`` is ESO's number of the chip
+    (``DET CHIPn``), ``chip_id`` and ``name`` its ``DET CHIPn ID`` and ``NAME``.
+    """
 
     ext: int
     extname: str
+    key: int
+    index: int
+    chip_id: str
     name: str
     rows: int
     bias_levels: tuple[float, float]
@@ -186,7 +195,7 @@ _ARMS: Mapping[str, _Arm] = {
         name="BLUE",
         grating_key="GRAT1",
         readout_s=22.0,
-        chips=(_ChipSpec(0, "", "EEV44-82", 3000, (184.0, 207.0), (2.6, 2.9), (1.92, 1.86)),),
+        chips=(_ChipSpec(0, "", 0, 1, "CCD-44b", "EEV44-82", 3000, (184.0, 207.0), (2.6, 2.9), (1.92, 1.86)),),
         settings=(
             _Setting(390, "CD#2", 17000.0, 20.0, 30.0, 8.0, ((58.0, 86.0),), 80, 350.0, 10.0, 8.0),
             _Setting(437, "CD#2", 26000.0, 12.0, 20.0, 9.0, ((68.0, 98.0),), 70, 450.0, -6.0, 10.0),
@@ -196,13 +205,14 @@ _ARMS: Mapping[str, _Arm] = {
         name="RED",
         grating_key="GRAT2",
         readout_s=30.0,
+        # As ESO writes the mosaic: the upper chip (REDU, redder orders) in extension 1.
         chips=(
-            _ChipSpec(1, "REDL", "EEV44-82", 4096, (176.0, 194.0), (3.2, 3.5), (1.45, 1.52)),
-            _ChipSpec(2, "REDU", "MIT-LL CCID-20", 4096, (219.0, 228.0), (2.3, 2.5), (0.85, 0.92)),
+            _ChipSpec(1, "REDU", 2, 1, "CCD-20", "MIT-LL CCID-20", 4096, (219.0, 228.0), (2.3, 2.5), (0.85, 0.92)),
+            _ChipSpec(2, "REDL", 1, 2, "CCD-44", "EEV44-82", 4096, (176.0, 194.0), (3.2, 3.5), (1.45, 1.52)),
         ),
         settings=(
-            _Setting(580, "CD#3", 29000.0, 10.0, 8.0, 10.0, ((88.0, 112.0), (112.0, 138.0)), 60, 600.0, 14.0, 9.0),
-            _Setting(860, "CD#4", 21000.0, 15.0, 5.0, 11.0, ((104.0, 128.0), (128.0, 158.0)), 40, 800.0, -9.0, 12.0),
+            _Setting(580, "CD#3", 29000.0, 10.0, 8.0, 10.0, ((112.0, 138.0), (88.0, 112.0)), 60, 600.0, 14.0, 9.0),
+            _Setting(860, "CD#4", 21000.0, 15.0, 5.0, 11.0, ((128.0, 158.0), (104.0, 128.0)), 40, 800.0, -9.0, 12.0),
         ),
     ),
 }
@@ -285,7 +295,7 @@ def _build_chip(spec: _ChipSpec, scale: float, seed: int) -> _Chip:
         prescan=_scaled(_PRESCAN, scale, _MIN_SCAN),
         overscan=_scaled(_OVERSCAN, scale, _MIN_SCAN),
     )
-    rng = _rng(seed, "chip", spec.ext, spec.extname)
+    rng = _rng(seed, "chip", spec.key, spec.extname)
     levels = tuple(float(level + rng.uniform(-6.0, 6.0)) for level in spec.bias_levels)
     ron = tuple(float(r * rng.uniform(0.95, 1.05)) for r in spec.ron_adu)
     conad = tuple(float(c * rng.uniform(0.97, 1.03)) for c in spec.conad)
@@ -307,7 +317,7 @@ def _build_chip(spec: _ChipSpec, scale: float, seed: int) -> _Chip:
         first_row = 0 if rng.random() < 0.5 else int(rng.integers(layout.rows // 2))
         hot.append((column, first_row, float(np.exp(rng.uniform(np.log(10.0), np.log(200.0))))))
 
-    prnu_rng = _rng(seed, "chip", spec.ext, spec.extname, "prnu")
+    prnu_rng = _rng(seed, "chip", spec.key, spec.extname, "prnu")
     prnu = prnu_rng.standard_normal((layout.rows, layout.width), dtype=np.float32)
     prnu *= np.float32(0.01)
     prnu += np.float32(1.0)
@@ -644,7 +654,7 @@ class SimulatedFrame:
     def to_bytes(self, compress: str = "none") -> bytes:
         """The file as written to disk: FITS, compressed, truncated if that is the defect."""
         buffer = io.BytesIO()
-        self.hdul.writeto(buffer)
+        uves_headers.as_eso_writes(self.hdul).writeto(buffer)
         data = _compress(buffer.getvalue(), compress)
         if self.truncate_at is not None:
             data = data[: int(len(data) * self.truncate_at)]
@@ -781,13 +791,13 @@ class UvesSimulator:
         chips = self._chips[exposure.arm]
         injection = self._draw(exposure, defect, defect_ext) if defect else None
         hdus: list[fits.PrimaryHDU | fits.ImageHDU] = []
-        primary = _primary_header(exposure)
+        primary = _primary_header(exposure, chips)
         if all(chip.ext > 0 for chip in chips):  # a mosaic: empty primary, chips in extensions
             hdus.append(fits.PrimaryHDU(header=primary))
         for chip in chips:
             pixels = self._chip_pixels(exposure, chip, injection)
             header = primary if chip.ext == 0 else fits.Header()
-            _add_detector_cards(header, chip)
+            uves_headers.chip_cards(header, _readout(chip))
             hdu_type = fits.PrimaryHDU if chip.ext == 0 else fits.ImageHDU
             hdu = hdu_type(data=pixels, header=header)
             if chip.spec.extname:
@@ -811,7 +821,8 @@ class UvesSimulator:
             raise ValueError(f"{exposure.arm} frames have image extensions {exts}, not {ext}")
         rng = self._stream("defect", exposure, family)
         if family in _PER_EXTENSION:
-            exts = (ext if ext is not None else exts[int(rng.integers(len(exts)))],)
+            drawn = _by_key(chips)[int(rng.integers(len(chips)))].ext
+            exts = (ext if ext is not None else drawn,)
         chip = next(c for c in chips if c.ext == exts[0])
         target = _Target(exposure, chip, self.scale, self._order_scale(exposure.arm, "fwhm"), self._line_scale())
         params, detail = _DRAWERS[family](rng, target)
@@ -829,7 +840,8 @@ class UvesSimulator:
         temperature term, lamp ageing, and the intervention's jump.
         """
         names = ["temperature"] + [f"{arm}_{axis}" for arm in _ARMS for axis in "yx"]
-        names += [f"bias_{chip.ext}_{amp}" for chips in self._chips.values() for chip in chips for amp in (0, 1)]
+        chips = [chip for arm_chips in self._chips.values() for chip in _by_key(arm_chips)]
+        names += [f"bias_{chip.spec.key}_{amp}" for chip in chips for amp in (0, 1)]
         steps = _rng(self.seed, "drift").standard_normal((night + 1, len(names)))
         weights = _DRIFT_MEMORY ** np.arange(night, -1, -1)
         walk = dict(zip(names, (weights @ steps).tolist(), strict=True))
@@ -861,8 +873,8 @@ class UvesSimulator:
         hit = injection if injection is not None and injection.hits(chip.ext) else None
         family = hit.family if hit else ""
         params = hit.params if hit else {}
-        rng = self._stream("exposure", exposure, chip.ext)
-        defect_rng = self._stream("defect-pixels", exposure, chip.ext, family)
+        rng = self._stream("exposure", exposure, chip.spec.key)
+        defect_rng = self._stream("defect-pixels", exposure, chip.spec.key, family)
         drift = self._drift(exposure.night)
 
         lamp_jitter = 1.0 + 0.002 * rng.standard_normal()
@@ -877,7 +889,7 @@ class UvesSimulator:
         elif family == "cosmic_shower":
             _add_cosmics(light, params["hits"], params["tracks"], defect_rng)
 
-        offsets = [drift[f"bias_{chip.ext}_{amp}"] + 0.05 * rng.standard_normal() for amp in (0, 1)]
+        offsets = [drift[f"bias_{chip.spec.key}_{amp}"] + 0.05 * rng.standard_normal() for amp in (0, 1)]
         if family == "bias_level_jump":
             offsets[params["amp"]] += params["delta"]
         raw = _read_out(chip, light, offsets, params.get("factors", (1.0, 1.0)), rng)
@@ -944,7 +956,7 @@ class UvesSimulator:
         return max(self.scale, _MIN_LINE_FWHM / _LINE_FWHM)
 
     def _setting_rng(self, setting: _Setting, chip: _Chip, what: str) -> np.random.Generator:
-        return _rng(self.seed, "setting", setting.wlen, chip.ext, what)
+        return _rng(self.seed, "setting", setting.wlen, chip.spec.key, what)
 
     def _orders(self, arm: str, chip: _Chip, setting: _Setting, y_shift: float) -> _OrderMap:
         """The order map of a setting on a chip, shifted in y (kept for a few reuses)."""
@@ -997,6 +1009,11 @@ class UvesSimulator:
         table = table.reshape(n_orders, width).astype(np.float32)
         table += np.float32(continuum) * _blaze(layout, orders.centres, self._setting_rng(setting, chip, "blaze"))
         return table
+
+
+def _by_key(chips: Sequence[_Chip]) -> list[_Chip]:
+    """The chips in the order of their random streams (the order of draws among them)."""
+    return sorted(chips, key=lambda chip: chip.spec.key)
 
 
 def _arm(name: str) -> _Arm:
@@ -1123,53 +1140,31 @@ def _corrupt_rows(pixels: np.ndarray, params: Mapping[str, Any], rng: np.random.
 # ----------------------------------------------------------------------------- headers
 
 
-def _primary_header(exposure: Exposure) -> fits.Header:
-    """ESO primary header of a calibration: what, when, which arm and grating."""
+def _primary_header(exposure: Exposure, chips: Sequence[_Chip]) -> fits.Header:
+    """ESO primary header of a calibration: what, when, which arm, grating and detector."""
     arm = _ARMS[exposure.arm]
     setting = arm.setting(exposure.setting)
-    unix = (exposure.date_obs - datetime(1970, 1, 1)).total_seconds()
-    header = fits.Header()
-    header["ORIGIN"] = ("ESO", "European Southern Observatory")
-    header["TELESCOP"] = ("ESO-VLT-U2", "ESO <TEL>")
-    header["INSTRUME"] = ("UVES", "Instrument used")
-    # ESO's calibration templates name the target after the type ('BIAS', 'LAMP,FLAT', ...).
-    header["OBJECT"] = (exposure.dpr_type, "Original target")
-    header["DATE-OBS"] = (exposure.date_obs_iso, "Observing date (UT)")
-    header["MJD-OBS"] = (round(_MJD_UNIX_EPOCH + unix / 86400.0, 8), "Obs start")
-    header["EXPTIME"] = (exposure.exptime, "Total integration time [s]")
-    header["ARCFILE"] = (exposure.stem + ".fits", "Archive File Name")
-    header["HIERARCH ESO DPR CATG"] = ("CALIB", "Observation category")
-    header["HIERARCH ESO DPR TYPE"] = (exposure.dpr_type, "Observation type")
-    header["HIERARCH ESO DPR TECH"] = (_TECH[exposure.dpr_type], "Observation technique")
-    header["HIERARCH ESO INS MODE"] = (arm.name, "Instrument mode used")
-    header["HIERARCH ESO INS PATH"] = (arm.name, "Optical path used")
-    header[f"HIERARCH ESO INS {arm.grating_key} NAME"] = (setting.grating, "Grating common name")
-    header[f"HIERARCH ESO INS {arm.grating_key} WLEN"] = (setting.wlen, "Grating central wavelength [nm]")
-    header["HIERARCH ESO DET READ SPEED"] = (_READ_SPEED, "Readout speed, binning, gain")
-    header["HIERARCH ESO DET WIN1 BINX"] = (1, "Binning factor along X")
-    header["HIERARCH ESO DET WIN1 BINY"] = (1, "Binning factor along Y")
-    header["HIERARCH ESO DET CHIPS"] = (len(arm.chips), "Number of chips in the mosaic")
-    return header
+    written = exposure.date_obs + timedelta(seconds=exposure.exptime + arm.readout_s)
+    return uves_headers.primary_header(
+        arm=arm.name,
+        dpr_type=exposure.dpr_type,
+        date_obs=exposure.date_obs,
+        exptime=exposure.exptime,
+        written=written,
+        arcfile=exposure.stem + ".fits",
+        chips=[_readout(chip) for chip in chips],
+        grating=(arm.grating_key, setting.grating, setting.wlen),
+        read_speed=_READ_SPEED,
+    )
 
 
-def _add_detector_cards(header: fits.Header, chip: _Chip) -> None:
-    """Chip and amplifier keywords of the HDU that holds the chip's pixels."""
-    layout = chip.layout
-    header["HIERARCH ESO DET CHIP1 NAME"] = (chip.spec.name, "Detector chip name")
-    header["HIERARCH ESO DET OUTPUTS"] = (2, "Number of outputs")
-    for i, (name, x) in enumerate((("A", 1), ("B", layout.naxis1)), start=1):
-        conad, ron_adu = chip.conad[i - 1], chip.ron_adu[i - 1]
-        out = f"HIERARCH ESO DET OUT{i}"
-        header[f"{out} NAME"] = (name, "Description of output")
-        header[f"{out} NX"] = (layout.nx, "Valid pixels along X")
-        header[f"{out} NY"] = (layout.rows, "Valid pixels along Y")
-        header[f"{out} PRSCX"] = (layout.prescan, "Prescan region in X")
-        header[f"{out} OVSCX"] = (layout.overscan, "Overscan region in X")
-        header[f"{out} X"] = (x, "X location of output")
-        header[f"{out} Y"] = (1, "Y location of output")
-        header[f"{out} CONAD"] = (round(conad, 3), "Conversion from ADUs to electrons")
-        header[f"{out} RON"] = (round(ron_adu * conad, 3), "Readout noise per output (e-)")
-        header[f"{out} GAIN"] = (round(1.0 / conad, 3), "Conversion from electrons to ADU")
+def _readout(chip: _Chip) -> uves_headers.ChipReadout:
+    """How the headers describe a chip: ESO's chip number, names, layout and outputs."""
+    layout, spec = chip.layout, chip.spec
+    outputs = tuple(uves_headers.Output(conad, ron) for conad, ron in zip(chip.conad, chip.ron_adu, strict=True))
+    return uves_headers.ChipReadout(
+        spec.index, spec.chip_id, spec.name, layout.rows, layout.nx, layout.prescan, layout.overscan, outputs
+    )
 
 
 # ----------------------------------------------------------------------------- nights

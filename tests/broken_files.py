@@ -92,9 +92,16 @@ def write_broken_corpus(folder: Path) -> dict[str, Broken]:
             Broken("unknown_instrument.fits", False, "unknown instrument"),
             fits_bytes([fits.PrimaryHDU(good_bias(5), header=_header(INSTRUME=None, IMAGETYP=None, EXPTIME=5.0))]),
         ),
+        (
+            Broken("future_date.fits", False, "lies in the future"),
+            fits_bytes([fits.PrimaryHDU(good_bias(7), header=_header(**{"DATE-OBS": "2999-01-01T00:00:00"}))]),
+        ),
     ]
     for broken, data in expectations:
         (folder / broken.name).write_bytes(data)
+    dangling = Broken("dangling_link.fits", True, "broken symbolic link")
+    (folder / dangling.name).symlink_to(folder / "moved_away.fits")
+    expectations.append((dangling, b""))
     good = folder / "good.fits.Z"
     good.write_bytes(ncompress.compress(fits_bytes([fits.PrimaryHDU(good_bias(6), header=_header())])))
     duplicate = folder / "good_copy.fits.Z"

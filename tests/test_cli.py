@@ -50,8 +50,9 @@ def test_ingest_reports_unreadable_files_and_exits_zero(cli_home):
     for name, broken in info["corpus"].items():
         if broken.unreadable:
             assert f"unreadable: {folder / name}" in info["stderr"]
-    assert "18 files found" in info["stdout"]
+    assert "20 files found" in info["stdout"]
     assert "random weights" not in info["stderr"].lower()
+    assert "dubious" not in info["stderr"].lower() and "Traceback" not in info["stderr"]
 
 
 def test_report_csv_has_the_contract_columns(cli_home, capsys):

@@ -39,7 +39,8 @@ def test_follows_scikit_learn_conventions():
     assert detector.threshold_ >= 5.0 and len(detector.feature_names_) == 4
     scores = detector.anomaly_score(reference)
     np.testing.assert_allclose(detector.score_samples(reference), -scores)
-    np.testing.assert_allclose(detector.decision_function(reference), detector.threshold_ - scores)
+    thresholds = np.array([e.threshold for e in detector.explain(reference)])
+    np.testing.assert_allclose(detector.decision_function(reference), thresholds - scores)
     assert set(detector.predict(reference)) <= {-1, 1}
 
 

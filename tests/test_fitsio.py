@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -168,6 +169,24 @@ def test_missing_date_and_unknown_instrument_are_image_problems(tmp_path):
     assert stranger.identity.instrument == "UNKNOWN"
     assert any("unknown instrument" in p for p in stranger.problems)
     assert corpus["unknown_instrument.fits"].words == "unknown instrument"
+
+
+def test_a_date_in_the_future_is_a_problem_and_names_no_night(tmp_path, capfd):
+    write_broken_corpus(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ERFA's "dubious year" warnings must not reach the user
+        image = read_fits(tmp_path / "future_date.fits", RULES).images[0]
+    assert image.night is None and image.date_obs.year == 2999
+    assert image.problems == ["observation date 2999-01-01T00:00:00 lies in the future: night taken from the batch"]
+    assert "dubious" not in capfd.readouterr().err
+
+
+def test_a_dangling_link_is_found_and_reported(tmp_path):
+    write_broken_corpus(tmp_path)
+    files, missing = find_fits([tmp_path, tmp_path / "dangling_link.fits"])
+    assert tmp_path / "dangling_link.fits" in files and not missing
+    reading = read_fits(tmp_path / "dangling_link.fits", RULES)
+    assert reading.error == f"broken symbolic link: it points to {tmp_path / 'moved_away.fits'}, which does not exist"
 
 
 def test_observation_time_falls_back_to_mjd_and_split_date_time():

@@ -121,8 +121,12 @@ def test_blue_pixels_are_in_the_primary_and_red_in_two_extensions(clean_nights: 
             if arm == "BLUE":
                 assert len(hdul) == 1
             else:
+                # ESO's red mosaic: the upper chip (MIT-LL, ESO's CHIP1) in ext 1, the lower (EEV, CHIP2) in ext 2.
                 assert len(hdul) == 3 and hdul[0].data is None
-                assert [hdul[1].name, hdul[2].name] == ["REDL", "REDU"]
+                assert [hdul[1].name, hdul[2].name] == ["REDU", "REDL"]
+                assert hdul[1].header["HIERARCH ESO DET CHIP1 NAME"].startswith("MIT-LL")
+                assert hdul[2].header["HIERARCH ESO DET CHIP2 NAME"].startswith("EEV")
+            assert primary["HIERARCH ESO DET CHIPS"] == len(exts)
             for ext in map(int, exts):
                 hdu = hdul[ext]
                 assert hdu.data.dtype == np.uint16
@@ -136,6 +140,52 @@ def test_blue_pixels_are_in_the_primary_and_red_in_two_extensions(clean_nights: 
                 light = illuminated(hdu)
                 assert np.median(light) > np.median(overscan(hdu, 0)) + 100
                 assert robust_std(overscan(hdu, 0)) < 6
+
+
+def test_headers_say_what_eso_writes_on_biases_and_on_lamp_frames(clean_nights: Path) -> None:
+    rows = read_truth(clean_nights / "truth.csv")
+    seen = set()
+    for row in rows:
+        if row["ext"] not in ("0", "1") or (row["arm"], row["dpr_type"]) in seen:
+            continue
+        seen.add((row["arm"], row["dpr_type"]))
+        with fits.open(clean_nights / row["path"]) as hdul:
+            header = hdul[0].header
+            image = hdul[int(row["ext"])].header
+        assert header["HIERARCH ESO DPR CATG"] == "CALIB" and header["OBJECT"] == row["dpr_type"]
+        assert header["HIERARCH ESO DET CHIPS"] == (1 if row["arm"] == "BLUE" else 2)
+        assert header["HIERARCH ESO DET READ SPEED"] == "225kHz,1x1,low"
+        assert header["HIERARCH ESO DET WIN1 BINX"] == header["HIERARCH ESO DET WIN1 BINY"] == 1
+        grating = "GRAT1" if row["arm"] == "BLUE" else "GRAT2"
+        assert header[f"HIERARCH ESO INS {grating} NAME"].startswith("CD#")
+        if row["dpr_type"] == "BIAS":
+            # A bias does not use the optics: ESO writes no optical path, mode or slit.
+            assert header["HIERARCH ESO DPR TECH"] == "IMAGE"
+            for key in ("INS PATH", "INS MODE", "INS SLIT1 NAME"):
+                assert f"HIERARCH ESO {key}" not in header
+        else:
+            assert header["HIERARCH ESO DPR TECH"] == "ECHELLE"
+            assert header["HIERARCH ESO INS PATH"] == header["HIERARCH ESO INS MODE"] == row["arm"]
+            assert header["HIERARCH ESO INS SLIT1 NAME"] == "FREE"
+        # What ESO's pipeline reads from the chip's HDU: pixel grid, layout and noise of the outputs.
+        assert image["CTYPE1"] == image["CTYPE2"] == "PIXEL" and image["CDELT1"] == 1.0
+        out = OUT.format(1)
+        assert 2.0 < image[f"{out} RON"] / image[f"{out} CONAD"] < 4.0  # e- / (e-/ADU): a few ADU
+        assert image[f"{out} GAIN"] == pytest.approx(1 / image[f"{out} CONAD"], rel=0.01)
+    assert len(seen) == 6
+
+
+def test_unsigned_pixels_are_written_with_floating_point_scaling(tmp_path: Path) -> None:
+    """ESO's pipeline refuses an integer BSCALE: the cards must read 1.0 and 32768.0."""
+    frame = simulate_frame("RED", "BIAS", scale=SCALE)
+    data = frame.to_bytes()
+    scaling = (b"BSCALE", b"BZERO ")
+    cards = [data[i : i + 80].decode("ascii") for i in range(0, len(data), 80) if data[i : i + 6] in scaling]
+    assert sorted(card[10:30].strip() for card in cards) == ["1.0", "1.0", "32768.0", "32768.0"]
+    with fits.open(io.BytesIO(data)) as hdul:
+        for ext in (1, 2):
+            assert hdul[ext].data.dtype == np.uint16
+            assert np.array_equal(hdul[ext].data, frame.hdul[ext].data)
 
 
 def test_each_file_belongs_to_its_folder_night_by_the_12_hour_rule(clean_nights: Path) -> None:

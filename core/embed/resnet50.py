@@ -60,8 +60,13 @@ def download_imagenet_weights(timeout_s: float = DOWNLOAD_TIMEOUT_S) -> Path:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout_s)
     try:
+        # Keras fixes its own cache folder once, at import (falling back to /tmp/.keras where
+        # the home is read-only): naming the folder keeps the download where calspot looks.
         return Path(
-            keras.utils.get_file(IMAGENET_NOTOP_FILE, IMAGENET_NOTOP_URL, cache_subdir="models", file_hash=IMAGENET_NOTOP_HASH)
+            keras.utils.get_file(
+                IMAGENET_NOTOP_FILE, IMAGENET_NOTOP_URL, cache_dir=str(keras_cache_dir().parent), cache_subdir="models",
+                file_hash=IMAGENET_NOTOP_HASH,
+            )
         )
     except Exception as exc:  # keras wraps URL errors in several exception types
         raise OSError(f"cannot download ResNet-50 ImageNet weights: {exc}") from exc
