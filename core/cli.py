@@ -31,6 +31,8 @@ CSV_COLUMNS = (
     "path", "ext", "image_type", "night", "score", "threshold", "flagged", "reasons",
     "category", "mode", "reference", "verdict",
 )
+CLUSTER_COLUMNS = ("path", "ext", "image_type", "cluster", "cluster_name", "agrees", "reason", "night", "header_type")
+CLUSTER_METHODS = ("hierarchical", "kmeans", "spectral")  # core.cluster.METHODS, without importing scikit-learn
 DEMO_HOME = Path.home() / ".calspot-demo"
 
 
@@ -78,6 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--night", type=_night, action="append", help="YYYY-MM-DD (repeatable; default: every night)")
 
     sub.add_parser("nights", help="list the nights in the store with their counts")
+
+    clusters = sub.add_parser("clusters", help="cluster frames by their pixels, name the clusters by their headers")
+    which = clusters.add_mutually_exclusive_group(required=True)
+    which.add_argument("--night", type=_night, help="YYYY-MM-DD: the frames of one night")
+    which.add_argument("--all", action="store_true", help="every frame in the store")
+    clusters.add_argument("--method", choices=CLUSTER_METHODS, default="hierarchical")
+    clusters.add_argument("--format", choices=("csv", "table"), default="table")
+    clusters.add_argument("--out", type=Path, help="write to this file instead of standard output")
+
+    evaluate = sub.add_parser("evaluate", help="the proof of concept's tables from what is stored")
+    evaluate.add_argument("what", nargs="?", choices=("clusters",), default="clusters",
+                          help="clusters: image-type identification by clustering (recall, precision, F1 per type)")
+    evaluate.add_argument("--night", type=_night, help="only this night (default: every frame in the store)")
+    evaluate.add_argument("--method", choices=CLUSTER_METHODS, default="hierarchical")
 
     simulate = sub.add_parser("simulate", help="write simulated UVES-like raw calibrations with injected defects")
     _simulation_options(simulate)
@@ -177,6 +193,36 @@ def cmd_nights(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_clusters(args: argparse.Namespace) -> int:
+    from .cluster import cluster_store
+
+    store = _store(args)
+    nights = _stored_nights(args, store)
+    clustering = cluster_store(store, _settings(args), night=None if args.all else args.night, method=args.method)
+    for note in clustering.notes:
+        _warn(note)
+    if not clustering.frames:
+        _warn(f"no images for night {args.night}; nights in the store: {nights[0]} to {nights[-1]}")
+    text = format_clusters_csv(clustering.frames) if args.format == "csv" else format_clusters_table(clustering)
+    _write_text(text, args.out)
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .cluster import cluster_store, type_identification
+
+    store = _store(args)
+    _stored_nights(args, store)
+    clustering = cluster_store(store, _settings(args), night=args.night, method=args.method)
+    for note in clustering.notes:
+        _warn(note)
+    if not any(f.cluster is not None for f in clustering.frames):
+        where = f"night {args.night}" if args.night else "the store"
+        raise CommandError(f"nothing to evaluate: {where} has no images with quality numbers")
+    sys.stdout.write(format_type_identification(type_identification(clustering)))
+    return EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .synthetic import simulate_nights
 
@@ -215,6 +261,8 @@ COMMANDS = {
     "label": cmd_label,
     "score": cmd_score,
     "nights": cmd_nights,
+    "clusters": cmd_clusters,
+    "evaluate": cmd_evaluate,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }
@@ -274,6 +322,56 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _flag(value: bool | None) -> str:
+    return "" if value is None else ("true" if value else "false")
+
+
+def format_clusters_csv(frames: Sequence[Any]) -> str:
+    """Clusters as CSV: one row per image extension, the contract's columns first."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CLUSTER_COLUMNS)
+    for frame in frames:
+        cluster = "" if frame.cluster is None else frame.cluster
+        values = {**vars(frame), "agrees": _flag(frame.agrees), "cluster": cluster}
+        writer.writerow([values[c] for c in CLUSTER_COLUMNS])
+    return buffer.getvalue()
+
+
+def format_clusters_table(clustering: Any) -> str:
+    """Clusters for a terminal: frames by cluster, disagreements marked with their reason."""
+    ordered = sorted(clustering.frames, key=lambda f: (f.cluster is None, f.cluster or 0, f.path, f.ext))
+    lines = [f"{'cluster':>7}  {'cluster name':26}  {'agrees':6}  {'image type':26}  {'file':40} {'ext':>3}  reason"]
+    for f in ordered:
+        cluster = "" if f.cluster is None else str(f.cluster)
+        agrees = {None: "", True: "yes", False: "NO"}[f.agrees]
+        lines.append(
+            f"{cluster:>7}  {f.cluster_name[:26]:26}  {agrees:6}  {f.image_type[:26]:26}  "
+            f"{Path(f.path).name[:40]:40} {f.ext:>3}  {f.reason}"
+        )
+    lines.append(
+        f"{len(clustering.frames)} images in {clustering.n_clusters} clusters ({clustering.method}); "
+        f"disagreeing with their cluster's image type: {len(clustering.disagreements)}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def format_type_identification(result: Any) -> str:
+    """The proof of concept's table of image-type identification: per type, then the average."""
+    width = max(10, *(len(r.image_type) for r in result.rows))
+    lines = [
+        f"image-type identification by {result.method} clustering: {result.average.frames} images, "
+        f"{result.average.clusters} clusters, adjusted Rand index {result.adjusted_rand:.3f}",
+        f"{'image type':{width}}  {'frames':>6}  {'clusters':>8}  {'recall':>6}  {'precision':>9}  {'F1':>5}",
+    ]
+    for row in [*result.rows, result.average]:
+        lines.append(
+            f"{row.image_type:{width}}  {row.frames:6d}  {row.clusters:8d}  "
+            f"{row.recall:6.3f}  {row.precision:9.3f}  {row.f1:5.3f}"
+        )
+    return "\n".join(lines) + "\n"
+
+
 # plumbing ---------------------------------------------------------------------------
 
 def _settings(args: argparse.Namespace, **overrides: Any):
@@ -286,6 +384,21 @@ def _store(args: argparse.Namespace):
     from .store import Store
 
     return Store.open(_settings(args))
+
+
+def _stored_nights(args: argparse.Namespace, store) -> list[str]:
+    nights = store.nights()
+    if not nights:
+        raise CommandError(f"the store has no nights yet ({_settings(args).store_url}); run 'calspot ingest' first")
+    return nights
+
+
+def _write_text(text: str, out: Path | None) -> None:
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    else:
+        sys.stdout.write(text)
 
 
 def _warn(message: str) -> None:
