@@ -10,8 +10,10 @@ CHROMIUM ?= /usr/bin/chromium
 # downloaded by Playwright); ESO's esorex and UVES pipeline for the pipeline tests.
 DEBIAN_PACKAGES ?= chromium esorex cpl-plugin-uves
 PYTEST_ARGS ?=
+# The suite runs in parallel, one worker per CPU (pytest-xdist).
+PYTEST_WORKERS ?= auto
 
-.PHONY: install install-test debian-packages chromium demo test test-fast bench clean
+.PHONY: install install-test debian-packages chromium demo lint test test-fast bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,11 +50,15 @@ chromium:
 demo: install
 	$(VENV)/bin/calspot demo
 
-test: install-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install-test lint
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: install-test
-	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow and not browser" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

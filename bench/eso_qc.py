@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.qc import measure_quality  # noqa: E402
 from core.synthetic import SETTINGS, UvesSimulator  # noqa: E402
-from core.uves_headers import as_eso_writes  # noqa: E402
+from core.synthetic.headers import as_eso_writes  # noqa: E402
 
 BIASES = 3
 TARGET = 0.02  # relative agreement wanted on levels and read noise
@@ -116,7 +116,10 @@ def run_recipe(recipe: str, frames: list[tuple[Path, str]], folder: Path) -> Rec
     sof.write_text("".join(f"{path} {tag}\n" for path, tag in frames))
     done = subprocess.run(
         ["esorex", "--suppress-prefix=TRUE", f"--output-dir={folder}", f"--log-dir={folder}", recipe, str(sof)],
-        cwd=folder, capture_output=True, text=True, timeout=600,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     run = Recipe(recipe)
     if done.returncode != 0:
@@ -207,8 +210,9 @@ def bias_rows(arm: str, paths: list[Path], run: Recipe, output: int | None) -> l
         eso = run.product(product)
         numbers = [measure(path, ext, "bias") for path in paths]
         level = float(np.mean([n["level"] for n in numbers]))
-        rows.append(Row(where, "bias level", None, level, "level (mean of frames)",
-                        eso.get("HIERARCH ESO PRO DATAMED"), "PRO DATAMED", run.error))
+        rows.append(
+            Row(where, "bias level", None, level, "level (mean of frames)", eso.get("HIERARCH ESO PRO DATAMED"), "PRO DATAMED", run.error)
+        )
         ron, ron_name = eso.get(f"HIERARCH ESO QC OUT{port} RON RAW"), f"QC OUT{port} RON RAW"
         first = numbers[0]
         if output is None:
@@ -218,15 +222,26 @@ def bias_rows(arm: str, paths: list[Path], run: Recipe, output: int | None) -> l
             note = f"outputs {step:.1f} ADU apart: calspot's numbers give {spread:.2f}"
             for amp in (1, 2):
                 name = f"amp{amp}.read_noise"
-                rows.append(Row(where, "read noise", header_noise(paths[0], ext, amp), first.get(name), name,
-                                ron, ron_name, note))
+                rows.append(Row(where, "read noise", header_noise(paths[0], ext, amp), first.get(name), name, ron, ron_name, note))
             continue
-        rows.append(Row(where, "read noise", header_noise(paths[0], ext, 1), first.get("amp1.read_noise"),
-                        "amp1.read_noise", ron, ron_name, "ESO's holds the fixed pattern"))
-        rows.append(Row(where, "read noise", None, with_structure(first), "read_noise (+) structure",
-                        ron, ron_name, "calspot's pattern added"))
-        rows.append(Row(where, "raw spread", None, raw_spread(paths[0], ext), "numpy, ESO's formula",
-                        ron, ron_name, "same pixels, same clip"))
+        rows.append(
+            Row(
+                where,
+                "read noise",
+                header_noise(paths[0], ext, 1),
+                first.get("amp1.read_noise"),
+                "amp1.read_noise",
+                ron,
+                ron_name,
+                "ESO's holds the fixed pattern",
+            )
+        )
+        rows.append(
+            Row(where, "read noise", None, with_structure(first), "read_noise (+) structure", ron, ron_name, "calspot's pattern added")
+        )
+        rows.append(
+            Row(where, "raw spread", None, raw_spread(paths[0], ext), "numpy, ESO's formula", ron, ron_name, "same pixels, same clip")
+        )
     return rows
 
 
@@ -239,24 +254,38 @@ def lamp_rows(arm: str, folder: Path, simulator: UvesSimulator, master: Recipe) 
     orders = run_recipe("uves_cal_orderpos", [(flat, f"ORDER_FLAT_{arm}")], folder / "orderpos")
     flat_qc: dict[str, float] = {}
     if orders.error:
-        notes.append(f"{arm}: uves_cal_orderpos failed: {orders.error}; uves_cal_mflat and uves_cal_wavecal "
-                     "need its order table. The simulated orders run along the rows of the raw image; UVES's run "
-                     "along its columns, which ESO turns into rows: the simulated ones come out vertical")
+        notes.append(
+            f"{arm}: uves_cal_orderpos failed: {orders.error}; uves_cal_mflat and uves_cal_wavecal "
+            "need its order table. The simulated orders run along the rows of the raw image; UVES's run "
+            "along its columns, which ESO turns into rows: the simulated ones come out vertical"
+        )
     else:
-        flats = run_recipe("uves_cal_mflat", [(flat, f"FLAT_{arm}")] + orders.tagged() + master.tagged(),
-                           folder / "mflat")
+        flats = run_recipe("uves_cal_mflat", [(flat, f"FLAT_{arm}"), *orders.tagged(), *master.tagged()], folder / "mflat")
         flat_qc = {k: v for h in flats.products.values() for k, v in h.items() if k.startswith("ESO QC ")}
         notes.append(f"{arm}: uves_cal_mflat: {flats.error or flat_qc}")
     if not list(Path(CATALOGUES).glob("uves-*/cal/*thar*")):
-        notes.append(f"{arm}: uves_cal_wavecal needs LINE_REFER_TABLE, ESO's ThAr catalogue, which Debian's "
-                     "cpl-plugin-uves-calib downloads from ESO at install: not here")
+        notes.append(
+            f"{arm}: uves_cal_wavecal needs LINE_REFER_TABLE, ESO's ThAr catalogue, which Debian's "
+            "cpl-plugin-uves-calib downloads from ESO at install: not here"
+        )
     rows = []
     for ext in (0,) if arm == "BLUE" else (1, 2):
         where = f"{arm} ext{ext}"
-        rows.append(Row(where, "flat flux", None, measure(flat, ext, "flat").get("flux"), "flux", None,
-                        "uves_cal_mflat", "not run" if orders.error else "QC in the notes"))
-        rows.append(Row(where, "arc lines", None, measure(arc, ext, "arc").get("line_count"), "line_count", None,
-                        "uves_cal_wavecal", "not run"))
+        rows.append(
+            Row(
+                where,
+                "flat flux",
+                None,
+                measure(flat, ext, "flat").get("flux"),
+                "flux",
+                None,
+                "uves_cal_mflat",
+                "not run" if orders.error else "QC in the notes",
+            )
+        )
+        rows.append(
+            Row(where, "arc lines", None, measure(arc, ext, "arc").get("line_count"), "line_count", None, "uves_cal_wavecal", "not run")
+        )
     return rows, notes
 
 
@@ -271,8 +300,7 @@ def print_table(rows: list[Row]) -> None:
     for r in rows:
         diff = r.difference()
         shown = "-" if diff is None else f"{100 * diff:+.2f} %" + (" *" if abs(diff) > TARGET else "")
-        lines.append((r.where, r.quantity, number(r.header), number(r.calspot), r.calspot_name, number(r.eso),
-                      r.eso_name, shown, r.note))
+        lines.append((r.where, r.quantity, number(r.header), number(r.calspot), r.calspot_name, number(r.eso), r.eso_name, shown, r.note))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     for n, line in enumerate(lines):
         print("| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |")

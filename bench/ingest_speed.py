@@ -144,8 +144,7 @@ def naive_baseline(files: list[Path], input_size: int) -> tuple[int, float]:
     from scipy import ndimage
 
     keras.utils.set_random_seed(0)
-    model = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg",
-                                        input_shape=(input_size, input_size, 3))
+    model = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg", input_shape=(input_size, input_size, 3))
     model.predict(np.zeros((1, input_size, input_size, 3), np.float32), verbose=0)
     images, start = 0, time.perf_counter()
     for path in files:
@@ -179,8 +178,7 @@ def bare_network(input_size: int, batch_size: int, seconds: float) -> tuple[floa
     from keras.applications.resnet50 import preprocess_input
 
     ready = preprocess_input(batch.copy())
-    return (rate(lambda: embedder.embed(batch)),
-            rate(lambda: embedder._model.predict(ready, batch_size=batch_size, verbose=0)))
+    return (rate(lambda: embedder.embed(batch)), rate(lambda: embedder._model.predict(ready, batch_size=batch_size, verbose=0)))
 
 
 def load() -> str:
@@ -211,8 +209,10 @@ def main() -> None:
 
     batch_size = args.batch_size or Settings().batch_size
     cpus = len(os.sched_getaffinity(0))
-    print(f"machine: {os.cpu_count()} CPUs ({cpus} usable by this process), "
-          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB memory")
+    print(
+        f"machine: {os.cpu_count()} CPUs ({cpus} usable by this process), "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB memory"
+    )
     files = simulate(args.workdir / "raw", args.nights, args.biases, args.flats, args.arcs)
     size_mb = sum(f.stat().st_size for f in files) / 2**20
     print(f"data: {len(files)} .fits.Z files in {args.nights} nights, {size_mb:.0f} MB compressed")
@@ -234,8 +234,10 @@ def main() -> None:
     for line in first.output.splitlines():
         if "pipeline:" in line:
             print(f"    {line.split('pipeline: ', 1)[1]}")
-    print(f"    peak memory: {first.tree_peak_rss_gb:.2f} GB (sum of RSS over the process tree), "
-          f"largest single process {first.largest_process_rss_gb:.2f} GB")
+    print(
+        f"    peak memory: {first.tree_peak_rss_gb:.2f} GB (sum of RSS over the process tree), "
+        f"largest single process {first.largest_process_rss_gb:.2f} GB"
+    )
     print(f"    other processes on the machine meanwhile: {first.others_cores:.2f} cores on average")
 
     print(f"\n    re-ingest of the same files into the same home ({load()}) ...", flush=True)
@@ -255,14 +257,22 @@ def main() -> None:
 
     memory_ok = first.tree_peak_rss_gb < TARGETS["memory_gb"]
     print(f"\nthroughput (images/s): calspot {calspot_rate:.2f} | naive {naive_rate:.2f} | bare network {bare_rate:.2f}")
-    print(f"calspot / naive        = {calspot_rate / naive_rate:6.1f} x   (target >= {TARGETS['naive']:.0f} x: "
-          f"{verdict(calspot_rate / naive_rate >= TARGETS['naive'])})")
-    print(f"calspot / bare network = {calspot_rate / bare_rate:6.1%}     (target >= {TARGETS['bare']:.0%}: "
-          f"{verdict(calspot_rate / bare_rate >= TARGETS['bare'])}; against model.predict {calspot_rate / predict_rate:.1%})")
-    print(f"peak memory            = {first.tree_peak_rss_gb:6.2f} GB   (target < {TARGETS['memory_gb']} GB for a "
-          f"night of 300 images: {verdict(memory_ok)} here with {images} images)")
-    print(f"re-ingest / ingest     = {again.wall_s / first.wall_s:6.1%}     (target < {TARGETS['reingest']:.0%}: "
-          f"{verdict(again.wall_s / first.wall_s < TARGETS['reingest'])})")
+    print(
+        f"calspot / naive        = {calspot_rate / naive_rate:6.1f} x   (target >= {TARGETS['naive']:.0f} x: "
+        f"{verdict(calspot_rate / naive_rate >= TARGETS['naive'])})"
+    )
+    print(
+        f"calspot / bare network = {calspot_rate / bare_rate:6.1%}     (target >= {TARGETS['bare']:.0%}: "
+        f"{verdict(calspot_rate / bare_rate >= TARGETS['bare'])}; against model.predict {calspot_rate / predict_rate:.1%})"
+    )
+    print(
+        f"peak memory            = {first.tree_peak_rss_gb:6.2f} GB   (target < {TARGETS['memory_gb']} GB for a "
+        f"night of 300 images: {verdict(memory_ok)} here with {images} images)"
+    )
+    print(
+        f"re-ingest / ingest     = {again.wall_s / first.wall_s:6.1%}     (target < {TARGETS['reingest']:.0%}: "
+        f"{verdict(again.wall_s / first.wall_s < TARGETS['reingest'])})"
+    )
 
 
 if __name__ == "__main__":

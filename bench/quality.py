@@ -61,8 +61,18 @@ def simulate(raw: Path, seed: int, history: int, test_nights: int, scale: float,
     if stamp.is_file() and stamp.read_text() == wanted:
         return
     calspot(
-        "simulate", str(raw), "--nights", str(history + test_nights), "--test-nights", str(test_nights),
-        "--seed", str(seed), "--scale", str(scale), "--defect-rate", str(defect_rate),
+        "simulate",
+        str(raw),
+        "--nights",
+        str(history + test_nights),
+        "--test-nights",
+        str(test_nights),
+        "--seed",
+        str(seed),
+        "--scale",
+        str(scale),
+        "--defect-rate",
+        str(defect_rate),
     )
     stamp.write_text(wanted)
 
@@ -102,13 +112,22 @@ def rates(positives: list[Outcome], negatives: list[Outcome]) -> dict[str, float
     labels = [1] * len(positives) + [0] * len(negatives)
     auroc = roc_auc_score(labels, finite) if positives and negatives else np.nan
     return {
-        "n": len(positives), "good": len(negatives), "recall": recall, "precision": precision, "f1": f1,
-        "auroc": auroc, "false_flags": fp / len(negatives) if negatives else np.nan,
+        "n": len(positives),
+        "good": len(negatives),
+        "recall": recall,
+        "precision": precision,
+        "f1": f1,
+        "auroc": auroc,
+        "false_flags": fp / len(negatives) if negatives else np.nan,
     }
 
 
 def table(title: str, rows: dict[str, dict[str, float]]) -> str:
-    lines = [f"\n{title}", f"| {'':34} | {'n':>4} | {'good':>4} | Recall | Precision |   F1  | AUROC | false flags |", "|" + "-" * 36 + "|------|------|--------|-----------|-------|-------|-------------|"]
+    lines = [
+        f"\n{title}",
+        f"| {'':34} | {'n':>4} | {'good':>4} | Recall | Precision |   F1  | AUROC | false flags |",
+        "|" + "-" * 36 + "|------|------|--------|-----------|-------|-------|-------------|",
+    ]
     for name, r in rows.items():
         lines.append(
             f"| {name:34} | {r['n']:4d} | {r['good']:4d} | {r['recall']:6.3f} | {r['precision']:9.3f} | {r['f1']:5.3f} | "
@@ -166,14 +185,18 @@ def main() -> None:
         calspot("--home", str(home), "ingest", str(raw), "--weights", args.weights)
         ingested = time.perf_counter()
         per_type, per_family, summary = evaluate(outcomes(raw, home, args.history))
-        print(f"\n=== seed {seed}: {args.history} history + {args.test_nights} test nights, scale {args.scale} "
-              f"(simulate {simulated - started:.0f} s, ingest {ingested - simulated:.0f} s) ===")
+        print(
+            f"\n=== seed {seed}: {args.history} history + {args.test_nights} test nights, scale {args.scale} "
+            f"(simulate {simulated - started:.0f} s, ingest {ingested - simulated:.0f} s) ==="
+        )
         print(table("Per image type (test nights)", per_type))
         print(table("Per defect family (against good frames of the same types)", per_family))
         print("\nAverages")
         print("| Image type | Recall | Precision | F1 |\n|---|---|---|---|")
-        print(f"| average over {len(per_type)} types | {summary['macro recall (types)']:.3f} | "
-              f"{summary['macro precision (types)']:.3f} | {summary['macro F1 (types)']:.3f} |")
+        print(
+            f"| average over {len(per_type)} types | {summary['macro recall (types)']:.3f} | "
+            f"{summary['macro precision (types)']:.3f} | {summary['macro F1 (types)']:.3f} |"
+        )
         print("| proof of concept (UVES, 11 types) | 0.95 | 0.70 | 0.80 |")
         for name, value in summary.items():
             print(f"  {name:34} {value:.4f}")
@@ -183,8 +206,10 @@ def main() -> None:
             and summary["lowest family recall"] >= TARGETS["family recall"]
             and summary["false-flag rate on good frames"] <= TARGETS["false-flag rate"]
         )
-        print(f"  targets (macro F1 >= 0.95, precision >= 0.95, every family recall >= 0.95, <= 2 % good flagged): "
-              f"{'met' if verdicts[-1] else 'NOT met'}")
+        print(
+            f"  targets (macro F1 >= 0.95, precision >= 0.95, every family recall >= 0.95, <= 2 % good flagged): "
+            f"{'met' if verdicts[-1] else 'NOT met'}"
+        )
     print(f"\nall seeds meet the targets: {all(verdicts)}")
 
 

@@ -16,8 +16,10 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,18 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 CSV_COLUMNS = (
-    "path", "ext", "image_type", "night", "score", "threshold", "flagged", "reasons",
-    "category", "mode", "reference", "verdict",
+    "path",
+    "ext",
+    "image_type",
+    "night",
+    "score",
+    "threshold",
+    "flagged",
+    "reasons",
+    "category",
+    "mode",
+    "reference",
+    "verdict",
 )
 CLUSTER_COLUMNS = ("path", "ext", "image_type", "cluster", "cluster_name", "agrees", "reason", "night", "header_type")
 CLUSTER_METHODS = ("hierarchical", "kmeans", "spectral")  # core.cluster.METHODS, without importing scikit-learn
@@ -90,10 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     clusters.add_argument("--out", type=Path, help="write to this file instead of standard output")
 
     evaluate = sub.add_parser("evaluate", help="the proof of concept's tables from what is stored")
-    evaluate.add_argument("what", nargs="?", choices=("clusters",), default="clusters",
-                          help="clusters: image-type identification by clustering (recall, precision, F1 per type)")
+    evaluate.add_argument(
+        "what",
+        nargs="?",
+        choices=("clusters",),
+        default="clusters",
+        help="clusters: image-type identification by clustering (recall, precision, F1 per type)",
+    )
     evaluate.add_argument("--night", type=_night, help="only this night (default: every frame in the store)")
     evaluate.add_argument("--method", choices=CLUSTER_METHODS, default="hierarchical")
+
+    sub.add_parser("upgrade", help="bring the store to this calspot's schema (a SQLite file is backed up first)")
 
     simulate = sub.add_parser("simulate", help="write simulated UVES-like raw calibrations with injected defects")
     _simulation_options(simulate)
@@ -118,6 +137,7 @@ def _simulation_options(parser: argparse.ArgumentParser, nights: int = 12, scale
 
 
 # commands ---------------------------------------------------------------------------
+
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .pipeline import ingest
@@ -223,14 +243,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from .store import upgrade_database
+
+    print(upgrade_database(_settings(args).store_url).describe())
+    return EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .synthetic import simulate_nights
 
     with _progress_bars() as progress:
         truth = simulate_nights(
-            args.outdir, nights=args.nights, test_nights=args.test_nights, start=args.start, seed=args.seed,
-            scale=args.scale, compress=args.compress, defect_rate=args.defect_rate,
-            intervention_night=args.intervention_night, progress=lambda done, total: progress("simulate", done, total),
+            args.outdir,
+            nights=args.nights,
+            test_nights=args.test_nights,
+            start=args.start,
+            seed=args.seed,
+            scale=args.scale,
+            compress=args.compress,
+            defect_rate=args.defect_rate,
+            intervention_night=args.intervention_night,
+            progress=lambda done, total: progress("simulate", done, total),
         )
     print(f"simulated {args.nights} nights into {args.outdir} (truth: {truth})")
     return EXIT_OK
@@ -263,12 +297,14 @@ COMMANDS = {
     "nights": cmd_nights,
     "clusters": cmd_clusters,
     "evaluate": cmd_evaluate,
+    "upgrade": cmd_upgrade,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }
 
 
 # formatting -------------------------------------------------------------------------
+
 
 def _csv_value(row: dict[str, Any], column: str) -> str:
     value = row.get(column)
@@ -305,20 +341,30 @@ def format_json(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The report for a terminal: flagged rows first, the first reason of each."""
+    """The report for a terminal: flagged rows first, the first reason and the verdict of each.
+
+    The last line counts image extensions and unreadable files apart (an unreadable
+    file is a file, not an image), then the flags.
+    """
     ordered = sorted(rows, key=lambda r: (not r["flagged"], r["path"], r["ext"] if r["ext"] is not None else -1))
-    lines = [f"{'flag':4}  {'score':>7}  {'thr':>5}  {'image type':26}  {'file':40} {'ext':>3}  reason"]
+    lines = [f"{'flag':4}  {'score':>7}  {'thr':>5}  {'image type':26}  {'file':40} {'ext':>3}  {'verdict':8}  reason"]
     for row in ordered:
         score = "" if row["score"] is None else f"{row['score']:.1f}"
         threshold = "" if row["threshold"] is None else f"{row['threshold']:.1f}"
         reason = (row["reasons"] or [""])[0]
         ext = "" if row["ext"] is None else str(row["ext"])
+        verdict = {"accept": "accepted", "reject": "rejected"}.get(row.get("verdict") or "", "")
+        image_type = row["image_type"] or "unreadable file"
         lines.append(
-            f"{'FLAG' if row['flagged'] else '':4}  {score:>7}  {threshold:>5}  {row['image_type'][:26]:26}  "
-            f"{Path(row['path']).name[:40]:40} {ext:>3}  {reason}"
+            f"{'FLAG' if row['flagged'] else '':4}  {score:>7}  {threshold:>5}  {image_type[:26]:26}  "
+            f"{Path(row['path']).name[:40]:40} {ext:>3}  {verdict:8}  {reason}"
         )
-    flagged = sum(r["flagged"] for r in rows)
-    lines.append(f"{len(rows)} images, {flagged} flagged")
+    images = sum(r["ext"] is not None for r in rows)
+    unreadable = len(rows) - images
+    flagged = sum(bool(r["flagged"]) for r in rows)
+    lines.append(
+        f"{images} image{'s' if images != 1 else ''}, {unreadable} unreadable file{'s' if unreadable != 1 else ''}, {flagged} flagged"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -366,13 +412,13 @@ def format_type_identification(result: Any) -> str:
     ]
     for row in [*result.rows, result.average]:
         lines.append(
-            f"{row.image_type:{width}}  {row.frames:6d}  {row.clusters:8d}  "
-            f"{row.recall:6.3f}  {row.precision:9.3f}  {row.f1:5.3f}"
+            f"{row.image_type:{width}}  {row.frames:6d}  {row.clusters:8d}  {row.recall:6.3f}  {row.precision:9.3f}  {row.f1:5.3f}"
         )
     return "\n".join(lines) + "\n"
 
 
 # plumbing ---------------------------------------------------------------------------
+
 
 def _settings(args: argparse.Namespace, **overrides: Any):
     from .config import load_settings
@@ -405,27 +451,135 @@ def _warn(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+PROGRESS_UNITS = {"describe": "image", "score": "night", "simulate": "file", "maps": "map"}
+PROGRESS_INTERVAL_S = 10.0
+PROGRESS_STEP = 0.1
+
+
 class _progress_bars:
-    """Progress bars on stderr, one per stage, with rate and ETA (quiet when not a terminal)."""
+    """Progress on stderr, one bar or line per stage (``describe``, ``score``, ``simulate``, ``maps``).
+
+    On a terminal, tqdm's bars with rate and time left. Without one (cron, a pipe, a CI
+    log), tqdm is silent, so a line is written per stage instead: when it starts, every
+    ``interval_s`` seconds or ``step`` of the work, whichever comes first, and when it
+    ends, with the counts, the rate and the time left.
+
+    Parameters
+    ----------
+    stream
+        Where to write (default: standard error at the time of entering).
+    terminal
+        Whether ``stream`` is a terminal (default: ask it).
+    interval_s, step
+        How often a line is written without a terminal.
+    clock
+        Seconds, monotonic (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        stream: Any = None,
+        *,
+        terminal: bool | None = None,
+        interval_s: float = PROGRESS_INTERVAL_S,
+        step: float = PROGRESS_STEP,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream, self._terminal = stream, terminal
+        self._interval_s, self._step, self._clock = interval_s, step, clock
 
     def __enter__(self):
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
+        self._stream = self._stream or sys.stderr
+        if self._terminal is None:
+            self._terminal = bool(getattr(self._stream, "isatty", lambda: False)())
         self._bars: dict[str, Any] = {}
+        self._stages: dict[str, _Stage] = {}
         return self
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if self._terminal:
+            self._bar(stage, done, total)
+        else:
+            self._line(stage, done, total)
+
+    def _bar(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
         bar = self._bars.get(stage)
         if bar is None:
-            unit = {"describe": "image", "score": "night", "simulate": "file"}.get(stage, "item")
-            bar = self._bars[stage] = self._tqdm(total=total, desc=stage, unit=unit, file=sys.stderr, disable=None)
+            unit = PROGRESS_UNITS.get(stage, "item")
+            bar = self._bars[stage] = tqdm(total=total, desc=stage, unit=unit, file=self._stream)
         bar.total = total
         bar.update(done - bar.n)
+
+    def _line(self, stage: str, done: int, total: int) -> None:
+        now = self._clock()
+        state = self._stages.get(stage)
+        if state is None:
+            state = self._stages[stage] = _Stage(stage, start=now, first=done, printed=now, done=done, total=total)
+        elif done != state.done or total != state.total:
+            state.done, state.total = done, total
+            due = now - state.printed >= self._interval_s or state.fraction - state.printed_fraction >= self._step
+            if not (done >= total or due):
+                return
+        else:
+            return
+        state.printed, state.printed_fraction = now, state.fraction
+        print(state.line(now), file=self._stream, flush=True)
 
     def __exit__(self, *exc_info) -> None:
         for bar in self._bars.values():
             bar.close()
+        for state in self._stages.values():
+            if state.done < state.total:
+                print(f"{state.name}: stopped at {state.done:,} of {state.total:,} {state.units}", file=self._stream, flush=True)
+
+
+@dataclass
+class _Stage:
+    """How far one stage of the work is, for progress lines without a terminal."""
+
+    name: str
+    start: float
+    first: int
+    printed: float
+    done: int
+    total: int
+    printed_fraction: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+    @property
+    def unit(self) -> str:
+        return PROGRESS_UNITS.get(self.name, "item")
+
+    @property
+    def units(self) -> str:
+        return self.unit if self.total == 1 else f"{self.unit}s"
+
+    def line(self, now: float) -> str:
+        """``describe: 120 of 356 images (34 %), 2.1 images/s, about 1 min 52 s left``, or the stage's end."""
+        elapsed = now - self.start
+        rate = (self.done - self.first) / elapsed if elapsed > 0 else 0.0
+        speed = f"{rate:.3g} {self.unit}s/s" if rate >= 1 else f"{1 / rate:.3g} s per {self.unit}" if rate > 0 else ""
+        if self.done >= self.total and elapsed > 0:
+            return f"{self.name}: {self.total:,} {self.units} done in {_duration(elapsed)}" + (f" ({speed})" if speed else "")
+        text = f"{self.name}: {self.done:,} of {self.total:,} {self.units} ({100 * self.fraction:.0f} %)"
+        return text + (f", {speed}, about {_duration((self.total - self.done) / rate)} left" if rate > 0 else "")
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``2 min 5 s``, ``1 h 3 min``: a time for people."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -222,10 +222,7 @@ def _in_order_of_appearance(labels: np.ndarray) -> np.ndarray:
 
 def _check_pairwise(n: int) -> None:
     if n > MAX_PAIRWISE_FRAMES:
-        raise ValueError(
-            f"{n} frames of one geometry are too many for pairwise clustering (at most {MAX_PAIRWISE_FRAMES}); "
-            "use k-means"
-        )
+        raise ValueError(f"{n} frames of one geometry are too many for pairwise clustering (at most {MAX_PAIRWISE_FRAMES}); use k-means")
 
 
 class HierarchicalClusters(ClusterMixin, BaseEstimator):
@@ -251,8 +248,9 @@ class HierarchicalClusters(ClusterMixin, BaseEstimator):
     n_clusters_ : int
     """
 
-    def __init__(self, method: str = "average", metric: str = "euclidean", cut_height: float = CUT_HEIGHT,
-                 n_clusters: int | None = None) -> None:
+    def __init__(
+        self, method: str = "average", metric: str = "euclidean", cut_height: float = CUT_HEIGHT, n_clusters: int | None = None
+    ) -> None:
         self.method = method
         self.metric = metric
         self.cut_height = cut_height
@@ -352,8 +350,9 @@ class SpectralClusters(ClusterMixin, BaseEstimator):
         The smallest eigenvalues of the normalised Laplacian.
     """
 
-    def __init__(self, cut_height: float = CUT_HEIGHT, n_clusters: int | None = None, max_clusters: int = 50,
-                 random_state: int = 0) -> None:
+    def __init__(
+        self, cut_height: float = CUT_HEIGHT, n_clusters: int | None = None, max_clusters: int = 50, random_state: int = 0
+    ) -> None:
         self.cut_height = cut_height
         self.n_clusters = n_clusters
         self.max_clusters = max_clusters
@@ -556,9 +555,7 @@ def _named(frames: Sequence[StoredImage], cluster: int, members: list[int]) -> l
     return out
 
 
-def _frame_cluster(
-    frame: StoredImage, cluster: int | None, name: str, agrees: bool | None, reason: str
-) -> FrameCluster:
+def _frame_cluster(frame: StoredImage, cluster: int | None, name: str, agrees: bool | None, reason: str) -> FrameCluster:
     return FrameCluster(
         image_id=frame.image_id,
         path=frame.path,
@@ -682,13 +679,10 @@ def type_identification(clustering: Clustering) -> TypeIdentification:
     truth = [f.image_type for f in clustered]
     predicted = [f.cluster_name for f in clustered]
     types = sorted(set(truth))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, predicted, labels=types, zero_division=0.0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=types, zero_division=0.0)
     named = Counter(name for _, name in {(f.cluster, f.cluster_name) for f in clustered})
     rows = [
-        TypeScore(t, int(s), named.get(t, 0), float(r), float(p), float(f))
-        for t, s, r, p, f in zip(types, support, recall, precision, f1)
+        TypeScore(t, int(s), named.get(t, 0), float(r), float(p), float(f)) for t, s, r, p, f in zip(types, support, recall, precision, f1)
     ]
     average = TypeScore(
         "average",
@@ -705,9 +699,7 @@ def type_identification(clustering: Clustering) -> TypeIdentification:
 # ----------------------------------------------------------------------------- store
 
 
-def cluster_store(
-    store: Store, settings: Settings, *, night: str | None = None, method: str = "hierarchical"
-) -> Clustering:
+def cluster_store(store: Store, settings: Settings, *, night: str | None = None, method: str = "hierarchical") -> Clustering:
     """Cluster the frames of one night, or of the whole store, as described by the configured embedder."""
     from .embed import expected_fingerprint
     from .qc import QC_VERSION

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,11 @@ class Settings:
         Fewest reference images of a type and mode before it is scored against history.
     neighbours
         Nearest reference descriptors averaged into the descriptor distance.
+    map_methods
+        Maps (``umap``, ``tsne``, ``pca``) the nightly ingest computes for the newest night
+        it scored; empty computes none (the dashboard then computes them on demand).
+    map_history_per_type
+        Most frames of each image type and mode sampled from the history into a map.
     """
 
     home: Path = field(default_factory=default_home)
@@ -74,6 +79,8 @@ class Settings:
     history_nights: int = 30
     min_reference: int = 5
     neighbours: int = 3
+    map_methods: tuple[str, ...] = ("umap", "tsne", "pca")
+    map_history_per_type: int = 200
 
     @property
     def store_url(self) -> str:
@@ -107,6 +114,8 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
         elif name == "rules_dirs":
             items = value.split(os.pathsep) if isinstance(value, str) else value
             out[name] = tuple(Path(v).expanduser() for v in items if str(v))
+        elif name == "map_methods":
+            out[name] = _map_methods(value)
         elif isinstance(default, bool):
             out[name] = str(value).lower() in {"1", "true", "yes", "on"}
         elif isinstance(default, int):
@@ -116,6 +125,18 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[name] = str(value)
     return out
+
+
+def _map_methods(value: str | Sequence[str]) -> tuple[str, ...]:
+    """Map methods from a comma-separated string or a list; ``none`` (or nothing) means none."""
+    from .maps import MAP_METHODS
+
+    items = value.split(",") if isinstance(value, str) else value
+    methods = tuple(str(v).strip().lower() for v in items if str(v).strip() and str(v).strip().lower() != "none")
+    unknown = [m for m in methods if m not in MAP_METHODS]
+    if unknown:
+        raise ValueError(f"unknown map method {unknown[0]!r} in map_methods; known: {', '.join(MAP_METHODS)}")
+    return methods
 
 
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:

@@ -24,6 +24,8 @@ from .store import StoredImage
 
 DIFFERENCE_QUANTILE = 0.995
 DIFFERENCE_NOISE_SIGMAS = 5.0
+# Past this, the frame is simply far out: the exact number of sigma says nothing more.
+FAR_SIGMA = 100.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,12 @@ def word_deviation(deviation: Deviation, reference: str, category: str | None = 
             change += f" ({100 * (deviation.value / deviation.reference - 1):+.0f} %)"
     else:
         change = f"{deviation.value:.3g} (typically {deviation.reference:.3g})"
-    return f"{label}: {change}, {abs(deviation.z):.1f} sigma {direction} {reference}"
+    return f"{label}: {change}, {how_far(deviation.z)} {direction} {reference}"
+
+
+def how_far(z: float) -> str:
+    """``9.8 sigma``; beyond ``FAR_SIGMA`` a number of sigma means nothing to a reader: ``over 100 sigma``."""
+    return f"{abs(z):.1f} sigma" if abs(z) < FAR_SIGMA else f"over {FAR_SIGMA:.0f} sigma"
 
 
 def is_type_mismatch(looks_like: TypeClass, header: TypeClass) -> bool:

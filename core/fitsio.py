@@ -22,6 +22,7 @@ from __future__ import annotations
 import bz2
 import hashlib
 import io
+import logging
 import mmap
 import os
 import re
@@ -33,7 +34,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import BinaryIO
@@ -43,6 +44,8 @@ import numpy as np
 from astropy.io import fits
 
 from .rules import ImageIdentity, RuleSet, identify
+
+log = logging.getLogger(__name__)
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
 LZW_MAGIC = b"\x1f\x9d"
@@ -57,13 +60,41 @@ FUTURE_TOLERANCE = timedelta(days=1)
 # Keywords kept in the store with every image: enough to show an expert what the
 # header said without storing 30 kB of ESO header per image.
 KEPT_KEYWORDS = (
-    "INSTRUME", "TELESCOP", "DETECTOR", "OBJECT", "IMAGETYP", "OBSTYPE", "EXPTIME",
-    "DATE-OBS", "MJD-OBS", "EXTNAME", "BITPIX", "NAXIS1", "NAXIS2", "FILTER", "GRATING",
-    "XBINNING", "YBINNING", "CCDSUM", "VERSION", "GRISM_N", "GRATNG_N", "SLIT_N",
-    "HIERARCH ESO DPR CATG", "HIERARCH ESO DPR TYPE", "HIERARCH ESO DPR TECH",
-    "HIERARCH ESO INS PATH", "HIERARCH ESO INS MODE", "HIERARCH ESO INS GRAT1 WLEN",
-    "HIERARCH ESO INS GRAT2 WLEN", "HIERARCH ESO DET WIN1 BINX", "HIERARCH ESO DET WIN1 BINY",
-    "HIERARCH ESO DET READ SPEED", "HIERARCH ESO DET CHIP1 NAME", "HIERARCH ESO DET CHIPS", "HIERARCH ESO INS SLIT1 NAME",
+    "INSTRUME",
+    "TELESCOP",
+    "DETECTOR",
+    "OBJECT",
+    "IMAGETYP",
+    "OBSTYPE",
+    "EXPTIME",
+    "DATE-OBS",
+    "MJD-OBS",
+    "EXTNAME",
+    "BITPIX",
+    "NAXIS1",
+    "NAXIS2",
+    "FILTER",
+    "GRATING",
+    "XBINNING",
+    "YBINNING",
+    "CCDSUM",
+    "VERSION",
+    "GRISM_N",
+    "GRATNG_N",
+    "SLIT_N",
+    "HIERARCH ESO DPR CATG",
+    "HIERARCH ESO DPR TYPE",
+    "HIERARCH ESO DPR TECH",
+    "HIERARCH ESO INS PATH",
+    "HIERARCH ESO INS MODE",
+    "HIERARCH ESO INS GRAT1 WLEN",
+    "HIERARCH ESO INS GRAT2 WLEN",
+    "HIERARCH ESO DET WIN1 BINX",
+    "HIERARCH ESO DET WIN1 BINY",
+    "HIERARCH ESO DET READ SPEED",
+    "HIERARCH ESO DET CHIP1 NAME",
+    "HIERARCH ESO DET CHIPS",
+    "HIERARCH ESO INS SLIT1 NAME",
 )
 
 
@@ -217,8 +248,7 @@ class HashCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS hashes "
-                    "(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, hash TEXT)"
+                    "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, hash TEXT)"
                 )
                 db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", rows)
         except (sqlite3.Error, OSError):
@@ -311,14 +341,14 @@ def open_hdulist(data: bytes | mmap.mmap) -> fits.HDUList:
         if "truncated" in text or "Error validating header" in text or "END card" in text:
             hdul.close()
             raise ValueError(f"truncated or corrupt after HDU {len(hdul) - 1}: {text.splitlines()[0].strip()}")
+    for warning in caught:  # the rest (cards astropy repairs) for the caller to report
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     for index in range(len(hdul)):
         info = hdul.fileinfo(index)
         expected = info["datLoc"] + info["datSpan"]
         if expected > len(data):
             hdul.close()
-            raise ValueError(
-                f"truncated: HDU {index} needs {expected} bytes, the file has {len(data)}"
-            )
+            raise ValueError(f"truncated: HDU {index} needs {expected} bytes, the file has {len(data)}")
     return hdul
 
 
@@ -369,7 +399,7 @@ def date_problem(moment: datetime | None, now: datetime | None = None) -> str | 
     """
     if moment is None:
         return "no observation date (DATE-OBS missing or unreadable): night taken from the batch"
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
     if moment > now + FUTURE_TOLERANCE:
         return f"observation date {moment.isoformat(timespec='seconds')} lies in the future: night taken from the batch"
     return None
@@ -423,6 +453,10 @@ def merged_header(primary: fits.Header, extension: fits.Header) -> fits.Header:
         return primary
     merged = primary.copy(strip=True)
     merged.extend((c for c in extension.cards if c.keyword not in ("", "COMMENT", "HISTORY")), update=True)
+    # extend() strips the structural cards; the image's size is part of what it is (its mode).
+    for key in ("NAXIS1", "NAXIS2"):
+        if key in extension:
+            merged[key] = extension[key]
     return merged
 
 
@@ -503,7 +537,9 @@ def read_fits(
     try:
         with path.open("rb") as fh:
             whole = fh.read() if content_hash is None else None
-            reading = FitsReading(path, content_hash or hash_bytes(whole), len(whole) if whole is not None else os.fstat(fh.fileno()).st_size)
+            reading = FitsReading(
+                path, content_hash or hash_bytes(whole), len(whole) if whole is not None else os.fstat(fh.fileno()).st_size
+            )
             try:
                 data = _decompressed(fh, whole)
             except ValueError as exc:
@@ -512,11 +548,34 @@ def read_fits(
     except OSError as exc:
         return FitsReading(path, "", 0, error=f"cannot read file: {exc.strerror or exc}")
     try:
-        _read_images(reading, data, tuple(rule_sets), night_offset_hours)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", fits.verify.VerifyWarning)
+            _read_images(reading, data, tuple(rule_sets), night_offset_hours)
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
+    repairs = header_repairs(caught)
+    if repairs:
+        log.warning("%s: header not FITS standard, read anyway: %s", path.name, "; ".join(repairs))
     return reading
+
+
+def header_repairs(caught: Iterable[warnings.WarningMessage]) -> list[str]:
+    """What astropy repaired in a header, each once, from the warnings it gave while reading.
+
+    astropy says each repair twice (a warning and a log line) and adds boilerplate
+    ("Verification reported errors", "uses zero-based indexing"); the report wants one
+    line per file.
+    """
+    repairs: dict[str, None] = {}
+    for warning in caught:
+        if not issubclass(warning.category, fits.verify.VerifyWarning):
+            continue
+        for line in str(warning.message).splitlines():
+            text = line.strip()
+            if text and not text.startswith(("Verification reported errors", "Note: astropy.io.fits uses zero-based")):
+                repairs.setdefault(text.split("  Fixed")[0].strip().rstrip("."), None)
+    return list(repairs)
 
 
 def _decompressed(fh: BinaryIO, whole: bytes | None) -> bytes | mmap.mmap:
@@ -575,8 +634,13 @@ def image_pixels(hdu: fits.hdu.base.ExtensionHDU, data: bytes | mmap.mmap, offse
 
 
 def _read_image(
-    path: Path, index: int, hdu: fits.hdu.base.ExtensionHDU, pixels: np.ndarray, primary: fits.Header,
-    rule_sets: tuple[RuleSet, ...], night_offset_hours: float,
+    path: Path,
+    index: int,
+    hdu: fits.hdu.base.ExtensionHDU,
+    pixels: np.ndarray,
+    primary: fits.Header,
+    rule_sets: tuple[RuleSet, ...],
+    night_offset_hours: float,
 ) -> RawImage:
     header = merged_header(primary, hdu.header)
     identity = identify(header, logical_extension(index, hdu), rule_sets, filename=path.name)

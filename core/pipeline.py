@@ -27,7 +27,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,7 +70,7 @@ class IngestResult:
 
 def last_night(settings: Settings) -> str:
     """The night that ended most recently (now in UT minus the night offset)."""
-    return night_of(datetime.now(timezone.utc).replace(tzinfo=None), settings.night_offset_hours).isoformat()
+    return night_of(datetime.now(UTC).replace(tzinfo=None), settings.night_offset_hours).isoformat()
 
 
 def file_hashes(paths: Sequence[Path], settings: Settings) -> dict[Path, str]:
@@ -113,7 +113,10 @@ def _start_worker() -> None:
 
 
 def describe_in_pool(
-    paths: Sequence[Path], hashes: dict[Path, str], settings: Settings, workers: int,
+    paths: Sequence[Path],
+    hashes: dict[Path, str],
+    settings: Settings,
+    workers: int,
     started: Callable[[], None] = lambda: None,
 ) -> Iterator[DescribedFile]:
     """Describe files in worker processes, yielding results in order, a few files ahead.
@@ -249,7 +252,7 @@ def ingest(
     embedder: Embedder | None = None,
     progress: Progress | None = None,
 ) -> IngestResult:
-    """Ingest raw files and folders: describe what is new, then score the nights it touched.
+    """Ingest raw files and folders: describe what is new, score the nights it touched, map the newest.
 
     Parameters
     ----------
@@ -263,7 +266,7 @@ def ingest(
     progress
         Called as ``progress(stage, done, total)``: stage ``describe`` counts images
         read (the total is estimated from the images per file so far, exact at the
-        end), stage ``score`` counts nights.
+        end), stage ``score`` counts nights, stage ``maps`` the maps of the newest night.
 
     Returns
     -------
@@ -292,10 +295,16 @@ def ingest(
 
 
 def _describe(
-    todo: Sequence[Path], hashes: dict[Path, str], settings: Settings, store: Store, embedder: Embedder | None,
-    expected: str, result: IngestResult, report: Progress,
+    todo: Sequence[Path],
+    hashes: dict[Path, str],
+    settings: Settings,
+    store: Store,
+    embedder: Embedder | None,
+    expected: str,
+    result: IngestResult,
+    report: Progress,
 ) -> None:
-    """Describe, embed and store the new files, then score the nights they belong to."""
+    """Describe, embed and store the new files, score the nights they belong to, map the newest of them."""
     from .scoring import score_night
 
     known = store.stored_descriptors(((hashes[p], ext) for p in todo for ext in range(MAX_EXTENSIONS)), expected)
@@ -312,8 +321,15 @@ def _describe(
     writer.add(batcher.flush())
     writer.finish(settings)
     described_s = time.perf_counter() - start
-    log.info("described %d images of %d files in %.1f s (%.2f images/s; %d workers, batches of %d)",
-             count.images, len(todo), described_s, count.images / described_s, workers, settings.batch_size)
+    log.info(
+        "described %d images of %d files in %.1f s (%.2f images/s; %d workers, batches of %d)",
+        count.images,
+        len(todo),
+        described_s,
+        count.images / described_s,
+        workers,
+        settings.batch_size,
+    )
     result.warning = batcher.warning
     result.nights = sorted(writer.nights)
     fingerprint = batcher.fingerprint or expected
@@ -321,10 +337,43 @@ def _describe(
         result.flagged += sum(s.flagged for s in score_night(store, night, settings, fingerprint, result.run_id))
         report("score", done, len(result.nights))
     log.info("scored %d nights in %.1f s", len(result.nights), time.perf_counter() - start - described_s)
+    if result.nights and settings.map_methods:
+        compute_maps(store, result.nights[-1], settings, fingerprint, report)
 
 
-def rescore(settings: Settings, nights: Sequence[str] | None = None, *, store: Store | None = None,
-            progress: Progress | None = None) -> dict[str, int]:
+def compute_maps(store: Store, night: str, settings: Settings, fingerprint: str, progress: Progress | None = None) -> int:
+    """Compute and store a night's maps (``settings.map_methods``), so that the dashboard never waits.
+
+    A map is a view of the night: one that fails is logged in one line and the others
+    (and the ingest) go on. Returns how many maps are stored.
+    """
+    from .maps import nightly_map_tasks
+
+    report = progress or (lambda stage, done, total: None)
+    start = time.perf_counter()
+    made = 0
+    try:
+        tasks = nightly_map_tasks(store, night, settings, fingerprint)
+    except Exception as error:  # a map must never fail the night's run
+        log.warning("maps of %s not computed: %s", night, _one_line(error))
+        return 0
+    for done, (name, task) in enumerate(tasks, 1):
+        try:
+            made += task() is not None
+        except Exception as error:  # a map must never fail the night's run
+            log.warning("%s not computed: %s", name, _one_line(error))
+        report("maps", done, len(tasks))
+    log.info("computed %d of %d maps of %s in %.1f s", made, len(tasks), night, time.perf_counter() - start)
+    return made
+
+
+def _one_line(error: Exception) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
+def rescore(
+    settings: Settings, nights: Sequence[str] | None = None, *, store: Store | None = None, progress: Progress | None = None
+) -> dict[str, int]:
     """Score stored nights again (after a detector change, new verdicts or a backfill).
 
     Parameters

@@ -10,14 +10,21 @@ image away cannot see a flat taken with a dying lamp:
    (like a zscale display: orders, lines, gradients, bad rows);
 2. small offsets: ``asinh((adu - median) / 10)`` on a fixed scale, which shows a few
    ADU of glow or banding on a bias.
+
+For people rather than the network, :func:`display_image` gives a block-averaged copy
+small enough for a browser, scaled as ds9 scales it (zscale, asinh or min-max), and
+:func:`pixel_histogram` and :func:`median_profile` the histogram and reference
+profile drawn beside it.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from astropy.visualization import ZScaleInterval
+from astropy.visualization import AsinhStretch, MinMaxInterval, PercentileInterval, ZScaleInterval
 from PIL import Image
 from scipy import ndimage
 
@@ -28,6 +35,13 @@ STRUCTURE_CLIP_SIGMA = 10.0
 HOT_PIXEL_QUANTILE = 0.9999
 THUMBNAIL_SIDE = 256
 PREVIEW_SIDE = 128
+DISPLAY_SIDE = 800
+STRETCHES = ("zscale", "asinh", "minmax")
+ASINH_SOFTENING = 0.05  # astropy's AsinhStretch ``a``: linear below about 5 % of the range, logarithmic above
+ASINH_PERCENTILE = 99.9  # the asinh stretch spans this central share of the pixels (cosmic rays left out)
+HISTOGRAM_BINS = 200
+HISTOGRAM_TAIL = 1e-4  # share of pixels left out of the histogram's range at each end (counted apart)
+COLOUR_TICKS = 5
 
 
 def finite_pixels(image: np.ndarray) -> np.ndarray:
@@ -98,9 +112,7 @@ def network_channels(reduced: np.ndarray) -> np.ndarray:
     """The three channels (level, structure, small offsets) of a reduced image, each in [0, 1]."""
     median = float(np.median(reduced))
     sigma = max(robust_sigma(reduced), 1e-3)
-    level = np.arcsinh(np.clip(reduced, 0, FULL_SCALE_ADU) / LEVEL_SOFTENING_ADU) / np.arcsinh(
-        FULL_SCALE_ADU / LEVEL_SOFTENING_ADU
-    )
+    level = np.arcsinh(np.clip(reduced, 0, FULL_SCALE_ADU) / LEVEL_SOFTENING_ADU) / np.arcsinh(FULL_SCALE_ADU / LEVEL_SOFTENING_ADU)
     structure = (np.clip((reduced - median) / sigma, -STRUCTURE_CLIP_SIGMA, STRUCTURE_CLIP_SIGMA) / STRUCTURE_CLIP_SIGMA + 1) / 2
     offset_scale = np.arcsinh(FULL_SCALE_ADU / OFFSET_SOFTENING_ADU)
     offsets = (np.arcsinh((reduced - median) / OFFSET_SOFTENING_ADU) / offset_scale + 1) / 2
@@ -163,3 +175,107 @@ def png_bytes(picture: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(picture).save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class DisplayImage:
+    """An image made small enough for a browser and scaled for the eye.
+
+    Attributes
+    ----------
+    values
+        ``(ny, nx)`` float32 in [0, 1]: the brightness shown (row 0 is FITS y = 1).
+    adu
+        The block-averaged pixels in ADU, same shape (what a cursor reads).
+    factor
+        ``(fy, fx)``: raw pixels per displayed pixel along y and x.
+    limits
+        The ADU shown as black and white.
+    stretch
+        ``zscale``, ``asinh`` or ``minmax``.
+    ticks
+        ``(brightness, ADU)`` pairs for a colour bar labelled in ADU.
+    """
+
+    values: np.ndarray
+    adu: np.ndarray
+    factor: tuple[int, int]
+    limits: tuple[float, float]
+    stretch: str
+    ticks: tuple[tuple[float, float], ...]
+
+
+def display_image(image: np.ndarray, stretch: str = "zscale", side: int = DISPLAY_SIDE) -> DisplayImage:
+    """A block-averaged copy of an image (longer side at most ``side``), scaled as ds9 would show it.
+
+    Parameters
+    ----------
+    image
+        The raw 2-D pixels.
+    stretch
+        ``zscale``: linear between astropy's zscale limits (what astronomers look at raw
+        frames with); ``asinh``: astropy's asinh stretch over the central 99.9 % of the
+        pixels, which shows faint and bright structure at once (orders and lines);
+        ``minmax``: linear from the lowest to the highest pixel.
+    side
+        Longest side of the result in pixels; whole blocks are averaged, so the mean
+        level is kept and the browser gets at most ``side`` squared numbers.
+
+    Raises
+    ------
+    ValueError
+        For an unknown stretch or an image that is not 2-D and non-empty.
+    """
+    if stretch not in STRETCHES:
+        raise ValueError(f"unknown stretch {stretch!r}: use one of {', '.join(STRETCHES)}")
+    if image.ndim != 2 or image.size == 0:
+        raise ValueError(f"not a 2-D image: shape {image.shape}")
+    factor = max(1, int(np.ceil(max(image.shape) / side)))
+    adu = block_reduce(image, (max(1, image.shape[0] // factor), max(1, image.shape[1] // factor)))
+    fy, fx = max(1, image.shape[0] // adu.shape[0]), max(1, image.shape[1] // adu.shape[1])
+    interval = {"zscale": ZScaleInterval(), "asinh": PercentileInterval(ASINH_PERCENTILE), "minmax": MinMaxInterval()}[stretch]
+    low, high = (float(v) for v in interval.get_limits(adu))
+    if not high > low:
+        high = low + 1.0
+    levels = np.linspace(low, high, COLOUR_TICKS)
+    ticks = tuple((float(b), float(v)) for b, v in zip(_brightness(levels, low, high, stretch), levels, strict=True))
+    return DisplayImage(_brightness(adu, low, high, stretch).astype(np.float32), adu, (fy, fx), (low, high), stretch, ticks)
+
+
+def _brightness(values: np.ndarray, low: float, high: float, stretch: str) -> np.ndarray:
+    """ADU to brightness in [0, 1] between the limits, through the asinh stretch when asked."""
+    scaled = np.clip((values - low) / (high - low), 0.0, 1.0)
+    return AsinhStretch(ASINH_SOFTENING)(scaled) if stretch == "asinh" else scaled
+
+
+def pixel_histogram(image: np.ndarray, bins: int = HISTOGRAM_BINS, tail: float = HISTOGRAM_TAIL) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Counts of the finite pixels of an image, over the range that holds all but the extreme ``tail`` at each end.
+
+    A few saturated pixels or cosmic rays would otherwise stretch the range until a
+    bias's noise fills one bin; they are counted apart instead.
+
+    Returns
+    -------
+    counts, edges, below, above
+        ``bins`` counts, ``bins + 1`` edges in ADU, and how many pixels fell below
+        and above the range.
+    """
+    pixels = np.asarray(image).ravel()
+    if pixels.dtype.kind == "f":
+        pixels = pixels[np.isfinite(pixels)]
+    if pixels.size == 0:
+        return np.zeros(bins, np.int64), np.linspace(0.0, 1.0, bins + 1), 0, 0
+    low, high = (float(v) for v in np.quantile(pixels, [tail, 1.0 - tail]))
+    if not high > low:
+        low, high = low - 0.5, low + 0.5
+    counts, edges = np.histogram(pixels, bins=bins, range=(low, high))
+    return counts, edges, int(np.count_nonzero(pixels < low)), int(np.count_nonzero(pixels > high))
+
+
+def median_profile(profiles: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The median of some frames' 1-D profiles (cut to the shortest), or None without any."""
+    usable = [np.asarray(p, np.float64) for p in profiles if p is not None and len(p)]
+    if not usable:
+        return None
+    length = min(len(p) for p in usable)
+    return np.median(np.stack([p[:length] for p in usable]), axis=0)

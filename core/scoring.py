@@ -94,10 +94,16 @@ def usable_as_reference(frame: StoredImage) -> bool:
     return frame.verdict == "accept" or not frame.flagged
 
 
-def choose_reference(store: Store, night: str, image_type: str, mode: str, frames: list[StoredImage], settings: Settings, fingerprint: str) -> Reference:
+def choose_reference(
+    store: Store, night: str, image_type: str, mode: str, frames: list[StoredImage], settings: Settings, fingerprint: str
+) -> Reference:
     """History if there is enough of it, else the night's frames (plus any history)."""
     nights = store.earlier_nights(image_type, mode, night, settings.history_nights)
-    history = [f for f in store.images(fingerprint, qc.QC_VERSION, image_type=image_type, mode=mode, nights=nights) if usable_as_reference(f)] if nights else []
+    history = (
+        [f for f in store.images(fingerprint, qc.QC_VERSION, image_type=image_type, mode=mode, nights=nights) if usable_as_reference(f)]
+        if nights
+        else []
+    )
     if len(history) >= settings.min_reference:
         return Reference("history", history, len({f.night for f in history}))
     tonight = [f for f in frames if not f.duplicate_of and (f.metrics or f.descriptor is not None)]
@@ -112,13 +118,15 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
     category = frames[0].category
     if category not in CALIBRATION_CATEGORIES:
         note = (
-            f"{category} frame: not a calibration, not scored" if category != "unknown"
+            f"{category} frame: not a calibration, not scored"
+            if category != "unknown"
             else f"{frames[0].header_type}: an image type calspot does not check, not scored"
         )
         return [_unscored(f, note) for f in frames]
     if reference.kind == "none":
         have = len(reference.frames)
-        note = f"no reference yet: {have} frame{'s' if have != 1 else ''} of this type and mode so far, {MIN_FRAMES_TO_COMPARE} needed to compare"
+        so_far = f"{have} frame{'s' if have != 1 else ''} of this type and mode so far"
+        note = f"no reference yet: {so_far}, {MIN_FRAMES_TO_COMPARE} needed to compare"
         return [_unscored(f, note) for f in frames]
     dim = next((len(f.descriptor) for f in reference.frames if f.descriptor is not None), 0)
     detector = FrameDetector(neighbours=settings.neighbours).fit(frame_set(reference.frames, category, dim))
@@ -185,7 +193,7 @@ def _unscored(frame: StoredImage, note: str, *, flagged: bool = False) -> NewSco
         threshold=None,
         flagged=flagged or bool(problems),
         reference="none",
-        reasons=problems + [note],
+        reasons=[*problems, note],
         details={},
     )
 
@@ -258,7 +266,9 @@ def _comparable_descriptors(frames: Sequence[StoredImage]) -> list[StoredImage]:
 
 
 def check_types(
-    frames: Sequence[StoredImage], scores: Sequence[NewScore], classifiers: dict[str, tuple[TypeClassifier, set[str]]],
+    frames: Sequence[StoredImage],
+    scores: Sequence[NewScore],
+    classifiers: dict[str, tuple[TypeClassifier, set[str]]],
     classes: dict[str, TypeClass],
 ) -> None:
     """Flag frames whose pixels look like another type or mode than the header says, and say so first."""
@@ -277,7 +287,11 @@ def check_types(
         confident = shares[best] >= TYPE_AGREEMENT and own_share <= TYPE_DISAGREEMENT
         if predicted != own.key and confident and is_type_mismatch(classes[predicted], own):
             score.reasons.insert(len(_problems(frame)), word_mismatch(classes[predicted], own, float(shares[best])))
-            score.details["looks_like"] = {"image_type": classes[predicted].image_type, "mode": classes[predicted].mode, "share": float(shares[best])}
+            score.details["looks_like"] = {
+                "image_type": classes[predicted].image_type,
+                "mode": classes[predicted].mode,
+                "share": float(shares[best]),
+            }
             score.flagged = True
 
 
@@ -293,7 +307,8 @@ def attach_differences(store: Store, scores: Sequence[NewScore]) -> None:
             continue
         # Only pictures of the same size can be subtracted pixel by pixel.
         neighbours = [
-            previews[n["image_id"]] for n in s.details.get("neighbours", [])
+            previews[n["image_id"]]
+            for n in s.details.get("neighbours", [])
             if n["image_id"] in previews and previews[n["image_id"]].shape == own.shape
         ]
         if not neighbours:

@@ -7,14 +7,21 @@ module of this package with a ``page()`` function.
 
 import streamlit as st
 
-from dashboard import night
+from dashboard import dendrogram, frame, history, maps, night, widgets
 
 
-def pages() -> dict[str, list[st.Page]]:
-    """The dashboard's pages by section; the night report is the default page."""
-    return {
-        "Review": [st.Page(night.page, title=night.TITLE, icon="🌙", url_path="night", default=True)],
-    }
+def pages() -> list[st.Page]:
+    """The dashboard's pages, in the order of the morning's work; the night report is the default page.
+
+    One flat list, so that the top bar shows every page as a link rather than one menu.
+    """
+    return [
+        st.Page(night.page, title=night.TITLE, icon=":material/nights_stay:", url_path="night", default=True),
+        st.Page(frame.page, title=frame.TITLE, icon=":material/image_search:", url_path=widgets.FRAME_URL_PATH),
+        st.Page(maps.page, title=maps.TITLE, icon=":material/scatter_plot:", url_path="maps"),
+        st.Page(dendrogram.page, title=dendrogram.TITLE, icon=":material/account_tree:", url_path="dendrogram"),
+        st.Page(history.page, title=history.TITLE, icon=":material/timeline:", url_path="history"),
+    ]
 
 
 def main() -> None:

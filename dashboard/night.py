@@ -1,11 +1,14 @@
 """The night report page: the daytime astronomer's morning view of last night's calibrations.
 
-Top to bottom: the night and its summary, filters, the table (flagged frames first,
-then by score), and the panel of one frame with its reasons, deviations, nearest
-reference frames and the accept/reject form. The frame shown is the select box
-``frame``; ticking a table row or "Next flag to review" sets it, and the table's
-selection follows it, so that the panel is reachable with the keyboard and from
-tests as well as by clicking the table.
+The night and its counts on top; below, side by side, the night's frames (a summary
+per image type and mode, filters, the table: flagged frames first, farthest out
+first) and the panel of one frame with its reasons and the accept/reject form, so
+that the frame under review and the list stay in view together. The frame shown is
+the select box ``frame``; ticking a table row or "Next flag to review" sets it, a
+verdict moves it to the next flag to review, and the table's selection follows it,
+so that the panel is reachable with the keyboard and from tests as well as by
+clicking the table. The frame shown is remembered (``night_frame``) while another
+page is open.
 """
 
 from __future__ import annotations
@@ -20,9 +23,19 @@ from dashboard.formatting import Row
 
 TITLE = "Night report"
 TABLE_KEY = "night_table"
+SUMMARY_KEY = "type_summary"
 FRAME_KEY = "frame"
-ROW_HEIGHT = 56
-FILE_COLUMN_WIDTH = 270
+SHOWN_KEY = "night_frame"
+ROW_HEIGHT = 40
+TABLE_HEIGHT = 560  # about 13 rows, the panel beside it, both in view at 1600 x 1000
+SUMMARY_ROWS_SHOWN = 5
+SUMMARY_ROW_HEIGHT = 35
+FILE_COLUMN_WIDTH = 215
+LIST_AND_PANEL = (5, 3)
+SEVERITY_HELP = (
+    "How far out the frame is: 0 like its history, 50 at its threshold (flagged above), 75 at 7 times the "
+    "threshold, 90 at 500 times. The score in sigma is in the panel."
+)
 
 
 def empty_store_message(home: str) -> str:
@@ -36,39 +49,65 @@ def empty_store_message(home: str) -> str:
 
 def page() -> None:
     """Draw the night report page."""
-    st.title(TITLE)
     settings = widgets.current_settings()
     store = widgets.current_store(settings)
     nights = store.nights()
+    title, pick, counts = st.columns([2, 1, 4], vertical_alignment="bottom")
+    with title:
+        st.title(TITLE)
     if not nights:
         st.info(empty_store_message(str(settings.home)), icon="🌙")
         return
-    pick, note = st.columns([1, 3], vertical_alignment="bottom")
     with pick:
         night = widgets.night_picker(nights)
     rows = formatting.order_rows(night_report(store, night))
-    with note:
-        st.caption(f"{len(nights)} night{'s' if len(nights) != 1 else ''} in `{settings.home}`")
-    widgets.weights_banner(rows)
-    _summary(rows)
-    visible = _filtered(rows)
+    with counts:
+        _counts(rows)
+    listing, panel = st.columns(LIST_AND_PANEL, gap="medium")
+    with listing:
+        widgets.weights_banner(rows)
+        _type_summary(rows)
+        visible = _filtered(rows)
+        if visible:
+            _follow_frame(visible)
+            _table(visible)
+        else:
+            st.info("No frame of this night matches the filters.")
     if not visible:
-        st.info("No frame of this night matches the filters.")
         return
-    _follow_frame(visible)
-    _table(visible)
-    st.subheader("Frame")
-    row = _frame_picker(visible)
-    widgets.frame_panel(store, row)
+    with panel:
+        row = _frame_picker(visible)
+        widgets.frame_panel(store, row, after_verdict=lambda: _after_verdict(visible))
 
 
-def _summary(rows: Sequence[Row]) -> None:
+def _counts(rows: Sequence[Row]) -> None:
     counts = formatting.night_counts(rows)
     images, flagged, unreadable, to_review = st.columns(4)
     images.metric("Images", counts["images"], help="Image extensions read this night.")
     flagged.metric("Flagged", counts["flagged"], help="Images and unreadable files flagged by the detectors.")
     unreadable.metric("Unreadable files", counts["unreadable"], help="Files that could not be read at all.")
     to_review.metric("Not yet reviewed", counts["to_review"], help="Flags without an expert's verdict.")
+
+
+def _type_summary(rows: Sequence[Row]) -> None:
+    summary = formatting.type_summary(rows)
+    st.dataframe(
+        formatting.styled_summary(summary),
+        key=SUMMARY_KEY,
+        hide_index=True,
+        height=SUMMARY_ROW_HEIGHT * (min(len(summary), SUMMARY_ROWS_SHOWN) + 1) + 3,
+        column_config={
+            "status": st.column_config.TextColumn(width=150),
+            "image type": st.column_config.TextColumn(width=150),
+            "frames": st.column_config.NumberColumn(width="small"),
+            "flagged": st.column_config.NumberColumn(width="small"),
+            "reviewed": st.column_config.NumberColumn(width="small", help="Flags with an expert's verdict."),
+            "threshold": st.column_config.TextColumn(
+                help="The group's threshold on the score and where it comes from: its history's own scores, "
+                "or the floor (6.0) when the history would allow less."
+            ),
+        },
+    )
 
 
 def _filtered(rows: Sequence[Row]) -> list[Row]:
@@ -85,8 +124,11 @@ def _filtered(rows: Sequence[Row]) -> list[Row]:
 def _follow_frame(rows: Sequence[Row]) -> None:
     """Keep the frame shown among the visible rows (else the first to review) and select its table row."""
     keys = [formatting.frame_key(row) for row in rows]
+    if FRAME_KEY not in st.session_state and st.session_state.get(SHOWN_KEY) in keys:
+        st.session_state[FRAME_KEY] = st.session_state[SHOWN_KEY]
     if st.session_state.get(FRAME_KEY) not in keys:
         st.session_state[FRAME_KEY] = formatting.first_to_review(rows)
+    st.session_state[SHOWN_KEY] = st.session_state[FRAME_KEY]
     st.session_state[TABLE_KEY] = {"selection": {"rows": [keys.index(st.session_state[FRAME_KEY])], "columns": []}}
 
 
@@ -99,16 +141,20 @@ def _table(rows: Sequence[Row]) -> None:
         on_select=lambda: _show_selected(keys),
         selection_mode="single-row",
         row_height=ROW_HEIGHT,
+        height=min(TABLE_HEIGHT, ROW_HEIGHT * (len(rows) + 1) + 3),
         placeholder="",
         column_config={
-            "flag": st.column_config.TextColumn("", width=32, help="⚑ flagged"),
-            "thumbnail": st.column_config.ImageColumn("picture", width="small"),
+            "flag": st.column_config.TextColumn("", width=24, help="⚑ flagged"),
+            "thumbnail": st.column_config.ImageColumn("picture", width=48),
             "file": st.column_config.TextColumn("file", width=FILE_COLUMN_WIDTH),
-            "ext": st.column_config.NumberColumn("ext", format="%d", width=48),
-            "score": st.column_config.NumberColumn("score", format="%.2f", width="small"),
-            "threshold": st.column_config.NumberColumn("threshold", format="%.2f", width="small"),
-            "reasons": st.column_config.TextColumn("reasons", width="large"),
-            "verdict": st.column_config.TextColumn("verdict", width="small"),
+            "image type": st.column_config.TextColumn("image type", width=150, help="Its name ends in the extension."),
+            "how far out": st.column_config.ProgressColumn(
+                "how far out", min_value=0, max_value=100, format="%.0f", width=80, help=SEVERITY_HELP
+            ),
+            "verdict": st.column_config.TextColumn("✓✗", width=32, help="The expert's verdict: ✓ accepted, ✗ rejected."),
+            "reasons": st.column_config.TextColumn(
+                "first reason", width="large", help="The first reason, shortened; the panel lists them all."
+            ),
         },
     )
 
@@ -122,19 +168,20 @@ def _show_selected(keys: Sequence[str]) -> None:
 
 def _frame_picker(rows: Sequence[Row]) -> Row:
     by_key = {formatting.frame_key(row): row for row in rows}
-    pick, step = st.columns([4, 1], vertical_alignment="bottom")
+    pick, step = st.columns([3, 1], vertical_alignment="bottom")
     with pick:
         key = st.selectbox(
             "Frame",
             list(by_key),
             key=FRAME_KEY,
             format_func=lambda k: formatting.frame_label(by_key[k]),
-            help="Or tick a row of the table.",
+            label_visibility="collapsed",
         )
     following = formatting.next_to_review(rows, key)
     with step:
         st.button(
-            "Next flag to review",
+            "Next flag",
+            help="The next flagged frame without a verdict (or tick a row of the table).",
             on_click=_go_to,
             args=(following,),
             disabled=following is None,
@@ -145,3 +192,11 @@ def _frame_picker(rows: Sequence[Row]) -> Row:
 
 def _go_to(key: str) -> None:
     st.session_state[FRAME_KEY] = key
+
+
+def _after_verdict(rows: Sequence[Row]) -> str | None:
+    """Verdict callback: move the panel to the next flag to review, if any; returns the frame shown next."""
+    following = formatting.next_to_review(rows, st.session_state.get(FRAME_KEY))
+    if following is not None:
+        _go_to(following)
+    return following

@@ -70,9 +70,7 @@ def write_good_files(folder: Path, count: int = 4) -> list[Path]:
 def write_broken_corpus(folder: Path) -> dict[str, Broken]:
     """Write every kind of broken file into ``folder``; returns what to expect per file name."""
     folder.mkdir(parents=True, exist_ok=True)
-    two_chips = fits_bytes(
-        [fits.PrimaryHDU(header=_header()), fits.ImageHDU(good_bias(1)), fits.ImageHDU(good_bias(2))]
-    )
+    two_chips = fits_bytes([fits.PrimaryHDU(header=_header()), fits.ImageHDU(good_bias(1)), fits.ImageHDU(good_bias(2))])
     expectations = [
         (Broken("empty.fits", True, "empty file"), b""),
         (Broken("not_fits.fits", True, "not a FITS file"), b"SIMPLE? no: this is a text file, not an image\n" * 40),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import socket
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -72,6 +73,31 @@ def no_downloads():
         yield
 
 
+@pytest.fixture(autouse=True)
+def main_module_kept():
+    """Give ``__main__`` back after each test: an AppTest run leaves its own script there.
+
+    Streamlit's script runner installs the page's script as ``sys.modules["__main__"]``
+    and leaves it; a later test in the same worker that starts a process pool would then
+    have every spawned child re-run that script, and the pool breaks.
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_maps_unless_asked():
+    """Ingests in tests (CLI subprocesses included) compute no maps unless a test asks for them.
+
+    A UMAP and a t-SNE of a night take tens of seconds on two cores; tests/test_maps.py
+    and the dashboard tests that need maps choose ``map_methods`` themselves.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CALSPOT_MAP_METHODS", "none")
+        yield
+
+
 def _thumbnail(seed: int) -> bytes:
     """A small deterministic PNG (a gradient), different for each frame."""
     ramp = (np.add.outer(np.arange(16), np.arange(16)) * (4 + seed)) % 256
@@ -106,16 +132,29 @@ def _image(night: str, name: str, category: str, image_type: str, seed: int) -> 
 def _flagged_details(reference: dict) -> dict:
     return {
         "deviations": [
-            {"metric": "bias_level_1", "label": "bias level, amplifier 1", "unit": "ADU",
-             "value": 184.2, "reference": 170.0, "scatter": 1.45, "z": 9.8},
-            {"metric": "ron_1", "label": "read-out noise, amplifier 1", "unit": "ADU",
-             "value": 4.21, "reference": 3.3, "scatter": 0.22, "z": 4.1},
+            {
+                "metric": "bias_level_1",
+                "label": "bias level, amplifier 1",
+                "unit": "ADU",
+                "value": 184.2,
+                "reference": 170.0,
+                "scatter": 1.45,
+                "z": 9.8,
+            },
+            {
+                "metric": "ron_1",
+                "label": "read-out noise, amplifier 1",
+                "unit": "ADU",
+                "value": 4.21,
+                "reference": 3.3,
+                "scatter": 0.22,
+                "z": 4.1,
+            },
         ],
         "neighbours": [
             {"image_id": reference["image_id"], "path": reference["path"], "ext": 0, "distance": 0.042},
         ],
-        "reference": {"kind": "history", "frames": 1, "nights": 1,
-                      "first_night": FILLED_EARLIER_NIGHT, "last_night": FILLED_EARLIER_NIGHT},
+        "reference": {"kind": "history", "frames": 1, "nights": 1, "first_night": FILLED_EARLIER_NIGHT, "last_night": FILLED_EARLIER_NIGHT},
         "threshold": 3.0,
     }
 
@@ -144,10 +183,7 @@ def fill_store(store: Store, raw: Path) -> None:
         )
     )
     store.save_files(files, run_id, fingerprint=FILLED_FINGERPRINT, qc_version=FILLED_QC_VERSION)
-    stored = {
-        Path(image.path).name: image
-        for image in store.images(FILLED_FINGERPRINT, FILLED_QC_VERSION)
-    }
+    stored = {Path(image.path).name: image for image in store.images(FILLED_FINGERPRINT, FILLED_QC_VERSION)}
     earlier_bias = stored[_FRAMES[0][1]]
     reference = {"image_id": earlier_bias.image_id, "path": earlier_bias.path}
     scores = []

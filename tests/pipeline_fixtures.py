@@ -28,7 +28,7 @@ def embedder() -> ResNet50Embedder:
 
 def make_settings(home: Path, **overrides) -> Settings:
     """Settings for a test home: random weights, small network input, one worker."""
-    values = {"weights": "random", "input_size": TEST_INPUT_SIZE, "workers": 1, "batch_size": 8}
+    values = {"weights": "random", "input_size": TEST_INPUT_SIZE, "workers": 1, "batch_size": 8, "map_methods": ()}
     values.update(overrides)
     return load_settings(home, **values)
 

@@ -56,7 +56,7 @@ def test_ingest_reports_unreadable_files_and_exits_zero(cli_home):
 
 
 def test_report_csv_has_the_contract_columns(cli_home, capsys):
-    home, folder, info = cli_home
+    home, _folder, info = cli_home
     status, out, _ = run(capsys, "--home", str(home), "report", "--format", "csv")
     assert status == 0
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -97,9 +97,14 @@ def test_label_is_appended_and_shown_in_the_report(cli_home, capsys):
     home, folder, _ = cli_home
     frame = folder / "good" / "bias_01.fits"
     assert run(capsys, "--home", str(home), "label", str(frame), "--ext", "0", "--verdict", "reject", "--by", "ana")[0] == 0
-    assert run(capsys, "--home", str(home), "label", str(frame), "--ext", "0", "--verdict", "accept", "--by", "ben", "--note", "fine after all")[0] == 0
-    labels = [l for l in Store(f"sqlite:///{home / 'calspot.sqlite'}").labels() if l.reviewer in {"ana", "ben"}]
-    assert [(l.verdict, l.reviewer) for l in labels] == [("reject", "ana"), ("accept", "ben")]
+    assert (
+        run(
+            capsys, "--home", str(home), "label", str(frame), "--ext", "0", "--verdict", "accept", "--by", "ben", "--note", "fine after all"
+        )[0]
+        == 0
+    )
+    labels = [label for label in Store(f"sqlite:///{home / 'calspot.sqlite'}").labels() if label.reviewer in {"ana", "ben"}]
+    assert [(label.verdict, label.reviewer) for label in labels] == [("reject", "ana"), ("accept", "ben")]
     assert labels[-1].model_version.startswith("frame-detector")
     _, out, _ = run(capsys, "--home", str(home), "report", "--format", "csv")
     row = next(r for r in csv.DictReader(io.StringIO(out)) if r["path"] == str(frame))

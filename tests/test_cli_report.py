@@ -74,7 +74,7 @@ def test_report_flagged_gives_only_the_flagged_rows(filled_home, capsys, form):
     else:
         lines, summary = table_lines(capsys, "--flagged")
         assert {file_of(line) for line in lines} == FLAGGED_FILES and all(line.startswith("FLAG") for line in lines)
-        assert summary == "2 images, 2 flagged"
+        assert summary == "1 image, 1 unreadable file, 2 flagged"
 
 
 def test_report_table_lists_flagged_rows_first(filled_home, capsys):
@@ -82,13 +82,20 @@ def test_report_table_lists_flagged_rows_first(filled_home, capsys):
     flags = [line.startswith("FLAG") for line in lines]
     assert flags == [True, True, False, False, False]
     assert {file_of(line) for line in lines[:2]} == FLAGGED_FILES
-    assert summary == "5 images, 2 flagged"
+    assert summary == "4 images, 1 unreadable file, 2 flagged"
 
 
 def test_format_table_puts_a_flag_first_whatever_the_order_of_the_rows():
     def row(name: str, flagged: bool) -> dict:
-        return {"path": f"/raw/{name}", "ext": 0, "flagged": flagged, "score": 1.0, "threshold": 3.0,
-                "image_type": "UVES_BLUE_BIAS_ext0", "reasons": ["bias level high"] if flagged else []}
+        return {
+            "path": f"/raw/{name}",
+            "ext": 0,
+            "flagged": flagged,
+            "score": 1.0,
+            "threshold": 3.0,
+            "image_type": "UVES_BLUE_BIAS_ext0",
+            "reasons": ["bias level high"] if flagged else [],
+        }
 
     rows = [row("UVES.a.fits", False), row("UVES.b.fits", False), row("UVES.z.fits", True)]
     lines = format_table(rows).splitlines()[1:-1]

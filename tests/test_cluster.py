@@ -77,8 +77,7 @@ def test_cosine_affinity_and_descriptor_dendrogram_recover_directions():
     rng = np.random.default_rng(4)
     directions = np.abs(rng.normal(size=(3, 2048)))
     sizes = [6, 4, 3]
-    descriptors = np.vstack([d * rng.uniform(0.5, 2, (n, 1)) + rng.normal(scale=0.05, size=(n, 2048))
-                             for d, n in zip(directions, sizes)])
+    descriptors = np.vstack([d * rng.uniform(0.5, 2, (n, 1)) + rng.normal(scale=0.05, size=(n, 2048)) for d, n in zip(directions, sizes)])
     truth = np.repeat(np.arange(3), sizes)
     affinity = cosine_affinity(descriptors)
     assert affinity.shape == (13, 13) and np.allclose(affinity, affinity.T) and np.allclose(np.diag(affinity), 1)
@@ -119,15 +118,29 @@ def synthetic_frame(kind: str, rng: np.random.Generator, shape=SHAPE, bright: fl
     return np.clip(1000 + counts + rng.normal(0, 3.0, shape), 0, 65535).astype(np.uint16)
 
 
-def stored(image_id: int, pixels: np.ndarray, image_type: str, header_type: str, category: str,
-           descriptor: np.ndarray | None) -> tuple[StoredImage, np.ndarray]:
+def stored(
+    image_id: int, pixels: np.ndarray, image_type: str, header_type: str, category: str, descriptor: np.ndarray | None
+) -> tuple[StoredImage, np.ndarray]:
     """A stored image of synthetic pixels, measured as the pipeline measures them, and its preview."""
     quality = measure_quality(pixels, fits.Header(), category)
     frame = StoredImage(
-        image_id=image_id, file_id=image_id, path=f"/night/frame{image_id:02d}.fits", ext=0, shape=pixels.shape,
-        instrument="UVES", image_type=image_type, category=category, header_type=header_type, mode="",
-        night="2025-01-01", date_obs=None, problems=[], duplicate_of=None, descriptor=descriptor,
-        metrics=quality.metrics, profiles=quality.profiles,
+        image_id=image_id,
+        file_id=image_id,
+        path=f"/night/frame{image_id:02d}.fits",
+        ext=0,
+        shape=pixels.shape,
+        instrument="UVES",
+        image_type=image_type,
+        category=category,
+        header_type=header_type,
+        mode="",
+        night="2025-01-01",
+        date_obs=None,
+        problems=[],
+        duplicate_of=None,
+        descriptor=descriptor,
+        metrics=quality.metrics,
+        profiles=quality.profiles,
     )
     return frame, unpack_preview(pack_preview(preview(reduce_image(pixels, 64))))
 
@@ -309,7 +322,7 @@ def test_evaluate_clusters_prints_recall_precision_and_f1_per_type(real_home, cl
     assert lines[1].split() == ["image", "type", "frames", "clusters", "recall", "precision", "F1"]
     rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in lines[2:]}
     assert list(rows)[-1] == "average" and "KAST_RED_BIAS_ext0" in rows
-    frames, clusters, recall, precision, f1 = rows["KAST_BLUE_ARC_ext0"]
+    frames, _clusters, recall, precision, _f1 = rows["KAST_BLUE_ARC_ext0"]
     assert (frames, recall, precision) == (2, 1.0, 0.667)  # the arc that says science is predicted an arc
     assert rows["KAST_BLUE_SCIENCE_ext0"][2] < 1.0
     assert all(0 <= v <= 1 for r in rows.values() for v in r[2:])

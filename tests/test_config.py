@@ -8,7 +8,9 @@ from core.config import load_settings
 
 
 def test_file_then_environment_then_overrides(tmp_path, monkeypatch):
-    (tmp_path / "calspot.toml").write_text('[calspot]\nnight_offset_hours = 10\nweights = "/models/resnet50_notop.weights.h5"\nbatch_size = 4\n')
+    (tmp_path / "calspot.toml").write_text(
+        '[calspot]\nnight_offset_hours = 10\nweights = "/models/resnet50_notop.weights.h5"\nbatch_size = 4\n'
+    )
     monkeypatch.setenv("CALSPOT_BATCH_SIZE", "8")
     settings = load_settings(tmp_path, weights="random")
     assert settings.night_offset_hours == 10.0

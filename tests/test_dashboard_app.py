@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,15 @@ def night_table(at: AppTest):
     return at.dataframe(key="night_table").value
 
 
+def table_with(at: AppTest, column: str):
+    """The first table of the page that has this column (the summary, the deviations, the neighbours)."""
+    return next(frame.value for frame in at.dataframe if column in frame.value.columns)
+
+
+def shown_frame(at: AppTest) -> str:
+    return at.selectbox(key="frame").value
+
+
 def stored_labels(home: Path):
     return Store.open(load_settings(home)).labels()
 
@@ -52,8 +62,8 @@ def test_latest_night_flagged_first_with_reasons(filled_home: Path) -> None:
     table = night_table(at)
     assert list(table["file"][:2]) == [FILLED_FLAGGED_FILE, FILLED_UNREADABLE_FILE]
     assert list(table["flag"]) == ["⚑", "⚑", "", "", ""]
-    assert list(table["score"][2:]) == sorted(table["score"][2:], reverse=True)
-    assert FILLED_REASONS[0] in table["reasons"][0]
+    assert list(table["how far out"][2:]) == sorted(table["how far out"][2:], reverse=True)
+    assert table["reasons"][0] == "bias level, amplifier 1: +14.2 ADU (+1 more)"  # the sigma is the bar beside it
     assert table["thumbnail"][0].startswith("data:image/png;base64,")
     assert FILLED_FLAGGED_FILE in at.selectbox(key="frame").value
     shown = markdown(at)
@@ -63,7 +73,7 @@ def test_latest_night_flagged_first_with_reasons(filled_home: Path) -> None:
 
 def test_detail_panel_shows_deviations_and_neighbours(filled_home: Path) -> None:
     at = run_app()
-    deviations, neighbours = at.dataframe[1].value, at.dataframe[2].value
+    deviations, neighbours = table_with(at, "quantity"), table_with(at, "distance")
     assert list(deviations["quantity"]) == ["bias level, amplifier 1 [ADU]", "read-out noise, amplifier 1 [ADU]"]
     assert deviations["z"][0] == pytest.approx(9.8)
     assert list(neighbours["file"]) == ["UVES.2024-03-01T20:00:00.000.fits"]
@@ -101,32 +111,60 @@ def test_empty_home_explains_how_to_ingest(tmp_path: Path, monkeypatch: pytest.M
     assert not at.dataframe
 
 
-def test_verdict_is_stored_and_survives_a_restart(filled_home: Path) -> None:
+def test_verdict_is_stored_moves_to_the_next_flag_and_survives_a_restart(filled_home: Path) -> None:
     at = run_app()
     at.text_input(key="reviewer").input("Ana")
     at.text_area(key="verdict_note").input("hot column near the amplifier")
     at.button(key="verdict_reject").click().run()
     assert not at.exception
-    assert "recorded for Ana" in at.success[0].value
+    assert "recorded for Ana" in at.success[0].value and "next flag" in at.success[0].value
     [label] = stored_labels(filled_home)
     assert (label.verdict, label.reviewer, label.note) == ("reject", "Ana", "hot column near the amplifier")
     assert label.model_version and label.score_id is not None
-    assert night_table(at)["verdict"][0] == "rejected"
+    assert night_table(at)["verdict"][0] == "✗"
     assert metrics(at)["Not yet reviewed"] == "1"
     assert at.text_area(key="verdict_note").value == ""
 
-    at.selectbox(key="frame").select_index(1).run()
-    assert FILLED_UNREADABLE_FILE in at.selectbox(key="frame").value
+    assert FILLED_UNREADABLE_FILE in shown_frame(at)  # the panel moved on to the next flag to review
+    assert at.session_state["night_table"]["selection"]["rows"] == [1]
     assert at.text_input(key="reviewer").value == "Ana"
     at.button(key="verdict_accept").click().run()
     assert [(lab.verdict, lab.image_id) for lab in stored_labels(filled_home)][-1] == ("accept", None)
+    assert FILLED_UNREADABLE_FILE in shown_frame(at)  # nothing left to review: it stays
     assert at.button[0].disabled
 
     restarted = run_app()
-    assert night_table(restarted)["verdict"][0] == "rejected"
+    assert night_table(restarted)["verdict"][0] == "✗"
     restarted.selectbox(key="frame").select_index(0).run()
-    assert FILLED_FLAGGED_FILE in restarted.selectbox(key="frame").value
+    assert FILLED_FLAGGED_FILE in shown_frame(restarted)
     assert "rejected by Ana" in markdown(restarted)
+
+
+def test_summary_per_image_type_and_mode(filled_home: Path) -> None:
+    at = run_app()
+    summary = table_with(at, "status")
+    rows = {r["image type"]: r for r in summary.to_dict("records")}
+    assert list(summary["status"][:2]) == ["● flags to review", "● flags to review"]  # what needs a look first
+    bias = rows["UVES_BLUE_BIAS_ext0"]
+    assert (bias["mode"], bias["frames"], bias["flagged"], bias["reviewed"]) == ("1x1", 2, 1, 0)
+    assert bias["threshold"] == "3.0"
+    assert rows["UVES_BLUE_FLAT_ext0"]["status"] == "● nothing flagged"
+    assert rows["unreadable file"]["frames"] == 1
+    at.text_input(key="reviewer").input("Ana")
+    at.button(key="verdict_reject").click().run()
+    rows = {r["image type"]: r for r in table_with(at, "status").to_dict("records")}
+    assert (rows["UVES_BLUE_BIAS_ext0"]["status"], rows["UVES_BLUE_BIAS_ext0"]["reviewed"]) == ("● frames rejected", 1)
+
+
+def test_the_score_is_shown_bounded_and_in_words(filled_home: Path) -> None:
+    at = run_app()
+    table = night_table(at)
+    level = math.log2(1 + 7.5 / 3.0)  # a score of 7.5 against a threshold of 3
+    assert table["how far out"][0] == pytest.approx(100 * level / (1 + level))
+    assert all(0 <= v < 100 for v in table["how far out"].dropna())
+    shown = markdown(at)
+    assert "score 7.5 sigma (threshold 3.0): well past threshold (2.5 times)" in shown
+    assert "threshold 3.0" in shown
 
 
 def test_verdict_without_reviewer_is_refused(filled_home: Path) -> None:
@@ -140,7 +178,7 @@ def test_verdict_without_reviewer_is_refused(filled_home: Path) -> None:
 
 def test_next_flag_steps_through_the_flags_to_review(filled_home: Path) -> None:
     at = run_app()
-    assert FILLED_FLAGGED_FILE in at.selectbox(key="frame").value
+    assert FILLED_FLAGGED_FILE in shown_frame(at)
     at.button[0].click().run()
     assert FILLED_UNREADABLE_FILE in at.selectbox(key="frame").value
     assert "unreadable: truncated" in markdown(at)

@@ -21,7 +21,7 @@ import pytest
 from core.config import load_settings
 from core.store import Store
 from dashboard.night import ROW_HEIGHT
-from tests.conftest import FILLED_FLAGGED_FILE, FILLED_REASONS
+from tests.conftest import FILLED_FLAGGED_FILE, FILLED_REASONS, FILLED_UNREADABLE_FILE
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,8 @@ CHROMIUM_ARGS = [
 START_TIMEOUT_S = 30
 STEP_TIMEOUT_MS = 20_000
 HEADER_HEIGHT = 35  # pixels of the table's header row (Streamlit's default row height)
-LAST_FRAME_SHOWN = "observed 2024-03-02 20:10:00 UT"  # the frame with the lowest score: last table row
+LAST_FRAME_SHOWN = "Observed 2024-03-02 20:10:00 UT"  # the frame with the lowest score: last table row
+MORNING_VIEWPORT = {"width": 1600, "height": 1000}
 
 
 def free_port() -> int:
@@ -68,11 +69,19 @@ def dashboard_url(filled_home: Path, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = tmp_path / "streamlit.log"
     command = [
-        sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "dashboard/app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     with log.open("w") as out:
         server = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
@@ -118,9 +127,14 @@ def screenshot_on_failure(page, folder: Path) -> Iterator[None]:
         raise
 
 
+def night_table(page):
+    """The night's table (Streamlit marks an element with its key as a CSS class)."""
+    return page.locator(".st-key-night_table").get_by_test_id("stDataFrame")
+
+
 def tick_table_row(page, index: int) -> None:
     """Tick the selection box of a table row (the grid is a canvas: click by position)."""
-    box = page.get_by_test_id("stDataFrame").first.bounding_box()
+    box = night_table(page).bounding_box()
     page.mouse.click(box["x"] + 12, box["y"] + HEADER_HEIGHT + ROW_HEIGHT * (index + 0.5))
 
 
@@ -128,9 +142,7 @@ def visible_text(page, text: str):
     return page.get_by_text(text).filter(visible=True).first
 
 
-def test_review_a_flagged_frame_in_chromium(
-    filled_home: Path, dashboard_url: str, browser_page, tmp_path: Path
-) -> None:
+def test_review_a_flagged_frame_in_chromium(filled_home: Path, dashboard_url: str, browser_page, tmp_path: Path) -> None:
     page = browser_page
     with screenshot_on_failure(page, tmp_path):
         page.goto(dashboard_url)
@@ -142,7 +154,7 @@ def test_review_a_flagged_frame_in_chromium(
 
         tick_table_row(page, 4)
         visible_text(page, LAST_FRAME_SHOWN).wait_for()
-        page.get_by_role("button", name="Next flag to review").click()
+        page.get_by_role("button", name="Next flag").click()
         page.get_by_text(FILLED_REASONS[0], exact=True).wait_for()
 
         page.get_by_label("Reviewer").fill("Ana")
@@ -152,4 +164,26 @@ def test_review_a_flagged_frame_in_chromium(
 
         [label] = Store.open(load_settings(filled_home)).labels()
         assert (label.verdict, label.reviewer, label.note) == ("reject", "Ana", "bias level jumped")
-        page.get_by_text("rejected by Ana").wait_for()
+
+
+def test_morning_review_at_1600_by_1000(filled_home: Path, dashboard_url: str, browser_page, tmp_path: Path) -> None:
+    """The table and the frame panel side by side, the verdict form in view; a verdict moves to the next flag."""
+    page = browser_page
+    page.set_viewport_size(MORNING_VIEWPORT)
+    with screenshot_on_failure(page, tmp_path):
+        page.goto(dashboard_url)
+        accept = page.get_by_role("button", name="Accept")
+        accept.wait_for()
+        page.get_by_text(FILLED_REASONS[0], exact=True).wait_for()
+        table, button = night_table(page).bounding_box(), accept.bounding_box()
+        assert button["x"] > table["x"] + table["width"], "the panel is beside the table"
+        assert button["y"] + button["height"] <= MORNING_VIEWPORT["height"], "the verdict form is in view"
+        rows_in_view = (MORNING_VIEWPORT["height"] - table["y"] - HEADER_HEIGHT) // ROW_HEIGHT
+        assert rows_in_view >= 8, f"room for only {rows_in_view} table rows in view"
+        page.get_by_label("Reviewer").fill("Ana")
+        accept.click()
+        page.get_by_text("recorded for Ana").wait_for()
+        visible_text(page, "unreadable: truncated").wait_for()
+        page.get_by_text(f"{FILLED_UNREADABLE_FILE} · unreadable file").first.wait_for()
+        [label] = Store.open(load_settings(filled_home)).labels()
+        assert (label.verdict, label.reviewer) == ("accept", "Ana")

@@ -17,7 +17,11 @@ def frames(n: int, seed: int = 0, level: float = 200.0, noise: float = 3.0, star
         ids=list(range(start_id, start_id + n)),
         nights=[f"2025-01-{1 + i // 4:02d}" for i in range(n)],
         metrics=[
-            {"amp1.level": level + rng.normal(0, 0.3), "amp1.read_noise": noise + rng.normal(0, 0.03), "cosmic_ray_fraction": abs(rng.normal(0, 0.01))}
+            {
+                "amp1.level": level + rng.normal(0, 0.3),
+                "amp1.read_noise": noise + rng.normal(0, 0.03),
+                "cosmic_ray_fraction": abs(rng.normal(0, 0.01)),
+            }
             for _ in range(n)
         ],
         descriptors=(base + rng.normal(0, 0.01, (n, dim))).astype(np.float32),
@@ -59,8 +63,9 @@ def test_a_number_measured_under_two_names_is_one_reason_under_the_plainer_name(
     for m in reference.metrics:
         m["level"] = m["p50"] = m["amp1.level"]  # a single amplifier: its level is the image's median
     detector = FrameDetector().fit(reference)
-    jumped = one({"amp1.level": 214.2, "level": 214.2, "p50": 214.2, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 0.0},
-                 reference.descriptors[0])
+    jumped = one(
+        {"amp1.level": 214.2, "level": 214.2, "p50": 214.2, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 0.0}, reference.descriptors[0]
+    )
     names = [d.name for d in detector.explain(jumped)[0].deviations]
     assert names[0] == "level" and "amp1.level" not in names and "p50" not in names
 

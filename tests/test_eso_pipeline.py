@@ -49,7 +49,10 @@ def esorex(tmp_path: Path):
         out.mkdir(exist_ok=True)
         done = subprocess.run(
             ["esorex", "--suppress-prefix=TRUE", f"--output-dir={out}", f"--log-dir={tmp_path}", recipe, str(sof)],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         errors = [line for line in done.stdout.splitlines() + done.stderr.splitlines() if "ERROR" in line]
         assert done.returncode == 0, f"{recipe} failed:\n" + "\n".join(errors[-12:])

@@ -32,9 +32,7 @@ def other_embedder() -> ResNet50Embedder:
 def descriptors(store: Store) -> dict[str, dict[tuple[str, int], bytes]]:
     """Stored descriptor vectors per fingerprint, by (content hash, extension)."""
     with store._sessions() as session:
-        rows = session.execute(
-            select(Descriptor.fingerprint, Descriptor.content_hash, Descriptor.ext, Descriptor.vector)
-        ).all()
+        rows = session.execute(select(Descriptor.fingerprint, Descriptor.content_hash, Descriptor.ext, Descriptor.vector)).all()
     out: dict[str, dict[tuple[str, int], bytes]] = {}
     for fingerprint, content_hash, ext, vector in rows:
         out.setdefault(fingerprint, {})[(content_hash, ext)] = vector

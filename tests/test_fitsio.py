@@ -189,6 +189,22 @@ def test_a_dangling_link_is_found_and_reported(tmp_path):
     assert reading.error == f"broken symbolic link: it points to {tmp_path / 'moved_away.fits'}, which does not exist"
 
 
+def test_cards_astropy_repairs_are_logged_once_per_file_in_one_line(tmp_path, caplog, capfd):
+    header = fits.Header({"INSTRUME": "TESTCAM", "IMAGETYP": "BIAS", "DATE-OBS": "2024-03-02T08:00:00", "EXPTIME": 0.0, "FOCUS": 1.0})
+    raw = bytearray(fits_bytes([fits.PrimaryHDU(good_bias(), header=header)]))
+    for keyword, card in ((b"EXPTIME ", b"exptime = 0.0 / a lower-case keyword"), (b"FOCUS   ", b"FOCUS   = 12.3.4 / not a number")):
+        at = raw.find(keyword)
+        raw[at : at + 80] = card.ljust(80)
+    (tmp_path / "odd.fits").write_bytes(bytes(raw))
+    with caplog.at_level("WARNING", logger="core.fitsio"):
+        reading = read_fits(tmp_path / "odd.fits", RULES)
+    assert reading.error is None and reading.images[0].identity.category == "bias"
+    lines = [r.getMessage() for r in caplog.records if r.name == "core.fitsio"]
+    assert len(lines) == 1 and lines[0].startswith("odd.fits: header not FITS standard, read anyway: ")
+    assert "'FOCUS'" in lines[0] and "'exptime'" in lines[0] and "zero-based" not in lines[0]
+    assert "VerifyWarning" not in capfd.readouterr().err
+
+
 def test_observation_time_falls_back_to_mjd_and_split_date_time():
     header = fits.Header({"MJD-OBS": 60000.5})
     assert parse_observation_time(header).isoformat().startswith("2023-02-25T12:00")

@@ -67,8 +67,16 @@ def test_unix_compress_is_decoded_like_ncompress(tmp_path):
 
 @pytest.mark.parametrize(
     ("dtype", "cards"),
-    [(np.uint16, {}), (np.int16, {}), (np.int32, {}), (np.uint8, {}), (np.float32, {}), (np.float64, {}),
-     (np.int16, {"BSCALE": 2.0}), (np.int16, {"BZERO": 100})],
+    [
+        (np.uint16, {}),
+        (np.int16, {}),
+        (np.int32, {}),
+        (np.uint8, {}),
+        (np.float32, {}),
+        (np.float64, {}),
+        (np.int16, {"BSCALE": 2.0}),
+        (np.int16, {"BZERO": 100}),
+    ],
 )
 def test_pixels_are_scaled_as_astropy_scales_them(dtype, cards):
     values = np.random.default_rng(1).integers(0, 200, (20, 30)).astype(dtype)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import textwrap
 from itertools import product
 
@@ -116,7 +118,7 @@ def test_a_rule_eso_could_not_have_written_is_reported_with_its_line():
     text = 'if DPR.CATG == "CALIB" then\n{\n  DO.CATG = "X";\n}\nif DPR.TYPE ~ "BIAS" then { DO.CATG = "Y"; }\n'
     with pytest.raises(OcaError, match=r"bad\.oca, line 5: expected a comparison"):
         parse_oca(text, "bad.oca")
-    with pytest.raises(OcaError, match="cut.oca, end of file: the rule of line 1 is not closed"):
+    with pytest.raises(OcaError, match=r"cut\.oca, end of file: the rule of line 1 is not closed"):
         parse_oca('if DPR.CATG == "CALIB" then\n{ DO.CATG = "X";\n', "cut.oca")
 
 
@@ -128,7 +130,8 @@ def site_with_pipeline(tmp_path, oca_text: str, version: str = "1.0") -> tuple:
     folder = tmp_path / "pipelines" / f"echo-{version}" / "gasgano" / "config"
     folder.mkdir(parents=True)
     (folder / "echo.oca").write_text(oca_text)
-    (tmp_path / "site_eso.toml").write_text(textwrap.dedent("""
+    (tmp_path / "site_eso.toml").write_text(
+        textwrap.dedent("""
         name = "site ESO pipelines"
         priority = 90
         oca = ["pipelines/*/gasgano/config/*.oca"]
@@ -149,16 +152,15 @@ def site_with_pipeline(tmp_path, oca_text: str, version: str = "1.0") -> tuple:
         [[mode]]
         keyword = "HIERARCH ESO DET WIN1 BINX"
         name = "binx"
-    """))
+    """)
+    )
     return load_rules((tmp_path,)), folder
 
 
 def test_an_instrument_eso_knows_is_typed_by_esos_rules_without_a_rules_file_of_ours(tmp_path):
     rules, _ = site_with_pipeline(tmp_path, RULES)
     bias = identify(eso(INSTRUME="ECHO", DPR_CATG="CALIB", DPR_TYPE="BIAS", DET_CHIPS=1, DET_WIN1_BINX=2), 0, rules)
-    assert (bias.rules, bias.category, bias.image_type, bias.mode) == (
-        "ECHO (ESO echo.oca)", "bias", "ECHO_BLUE_BIAS_ext0", "binx=2"
-    )
+    assert (bias.rules, bias.category, bias.image_type, bias.mode) == ("ECHO (ESO echo.oca)", "bias", "ECHO_BLUE_BIAS_ext0", "binx=2")
     assert bias.category_source == "ESO echo.oca: BIAS_BLUE"
 
 
@@ -180,7 +182,7 @@ def test_other_instruments_are_not_typed_by_another_instruments_eso_rules(tmp_pa
 
 
 def test_the_newest_installed_version_of_a_pipeline_is_read(tmp_path):
-    rules, _ = site_with_pipeline(tmp_path, RULES, version="1.9")
+    _rules, _ = site_with_pipeline(tmp_path, RULES, version="1.9")
     newer = tmp_path / "pipelines" / "echo-1.10" / "gasgano" / "config"
     newer.mkdir(parents=True)
     (newer / "echo.oca").write_text('if DPR.TYPE like "%BIAS%" then { DO.CATG = "NEW_BIAS"; }\n')
@@ -221,7 +223,7 @@ def conjunctions(condition) -> list[list[Comparison]]:
         return []
     if condition.operator == "or":
         return [c for operand in condition.operands for c in conjunctions(operand)]
-    return [sum(parts, []) for parts in product(*(conjunctions(o) for o in condition.operands))]
+    return [functools.reduce(operator.iadd, parts, []) for parts in product(*(conjunctions(o) for o in condition.operands))]
 
 
 def header_satisfying(comparisons: list[Comparison]) -> fits.Header | None:
@@ -272,7 +274,7 @@ def test_the_uves_table_says_what_esos_rules_say(uves_oca, row):
 
 def test_every_dpr_type_in_esos_uves_rules_has_a_header_in_the_table(uves_oca):
     words = set()
-    for line, head in headers_from_eso_rules(uves_oca):
+    for _line, head in headers_from_eso_rules(uves_oca):
         words.update(w for w in str(head.get("HIERARCH ESO DPR TYPE", "")).split(",") if w)
     tabled = {w.upper() for row in UVES_TYPES for w in row[1].split(",")}
     assert {w.upper() for w in words} - tabled == set()

@@ -139,5 +139,7 @@ def test_worker_pool_gives_the_same_rows_as_one_process(simulated_nights, tmp_pa
         settings = make_settings(tmp_path / f"home{workers}", workers=workers)
         store = Store.open(settings)
         result = ingest([night], settings, store=store, embedder=embedder)
-        rows[workers] = [(r["path"], r["ext"], r["image_type"], r["score"] and round(r["score"], 6)) for r in night_report(store, result.nights[0])]
+        rows[workers] = [
+            (r["path"], r["ext"], r["image_type"], r["score"] and round(r["score"], 6)) for r in night_report(store, result.nights[0])
+        ]
     assert rows[1] == rows[2]

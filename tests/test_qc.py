@@ -123,9 +123,7 @@ def test_eso_keywords_that_do_not_fit_the_shape_fall_back_to_the_whole_image() -
 
 def test_iraf_sections_give_one_amplifier() -> None:
     header = fits.Header({"DATASEC": "[1:100,1:50]", "BIASSEC": "[101:110,1:50]"})
-    assert amplifier_layout(header, (50, 110)) == [
-        Amplifier("1", (slice(0, 50), slice(0, 100)), (slice(0, 50), slice(100, 110)))
-    ]
+    assert amplifier_layout(header, (50, 110)) == [Amplifier("1", (slice(0, 50), slice(0, 100)), (slice(0, 50), slice(100, 110)))]
 
 
 def test_kast_layout_has_two_amplifiers_with_overscans_after_the_data() -> None:
@@ -289,8 +287,12 @@ def test_eso_saturation_level_from_the_header_is_used() -> None:
 def test_a_glowing_corner_shows_in_its_grid_cell_in_adu() -> None:
     image = raw_frame()
     # +40 ADU in the top-right ninth (FITS y at the top is the last numpy row)
-    put_data(image, slice(2 * NY // 3 + 1, NY), slice(2 * (2 * NX) // 3 + 1, 2 * NX),
-             data_view(image)[2 * NY // 3 + 1 :, 2 * (2 * NX) // 3 + 1 :] + 40.0)
+    put_data(
+        image,
+        slice(2 * NY // 3 + 1, NY),
+        slice(2 * (2 * NX) // 3 + 1, 2 * NX),
+        data_view(image)[2 * NY // 3 + 1 :, 2 * (2 * NX) // 3 + 1 :] + 40.0,
+    )
     m = measure(image)
     assert m["grid22"] == pytest.approx(40.0, abs=1.0)
     assert abs(m["grid00"]) < 1.0 and abs(m["grid11"]) < 1.0
@@ -370,26 +372,48 @@ def test_echelle_arc_spots_are_counted_one_by_one() -> None:
 # ----------------------------------------------------------------------------- profiles and contract
 
 
-COMMON = {"nan_fraction", "level", "p01", "p05", "p50", "p95", "p99", "max", "saturated_fraction", "row_structure",
-          "column_structure", "bad_row_fraction", "periodic_noise", "cosmic_ray_fraction", "gradient_x", "gradient_y",
-          "profile_bin_rows", "profile_bin_cols"} | {f"grid{r}{c}" for r in range(3) for c in range(3)} | {
-          f"amp{i}.{k}" for i in (1, 2) for k in ("bias_level", "read_noise", "level", "noise")}
+COMMON = (
+    {
+        "nan_fraction",
+        "level",
+        "p01",
+        "p05",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+        "saturated_fraction",
+        "row_structure",
+        "column_structure",
+        "bad_row_fraction",
+        "periodic_noise",
+        "cosmic_ray_fraction",
+        "gradient_x",
+        "gradient_y",
+        "profile_bin_rows",
+        "profile_bin_cols",
+    }
+    | {f"grid{r}{c}" for r in range(3) for c in range(3)}
+    | {f"amp{i}.{k}" for i in (1, 2) for k in ("bias_level", "read_noise", "level", "noise")}
+)
 
 
-@pytest.mark.parametrize(("category", "light", "own"), [
-    ("bias", None, {"bad_column_excess"}),
-    ("dark", None, {"bad_column_excess"}),
-    ("flat", orders_light(), {"flux", "flux_p99", "order_count", "order_contrast"}),
-    ("arc", lines_light([100, 300]), {"flux", "flux_p99", "line_count", "line_flux", "line_peak_p90"}),
-])
+@pytest.mark.parametrize(
+    ("category", "light", "own"),
+    [
+        ("bias", None, {"bad_column_excess"}),
+        ("dark", None, {"bad_column_excess"}),
+        ("flat", orders_light(), {"flux", "flux_p99", "order_count", "order_contrast"}),
+        ("arc", lines_light([100, 300]), {"flux", "flux_p99", "line_count", "line_flux", "line_peak_p90"}),
+    ],
+)
 def test_the_metric_names_of_each_category(category: str, light: np.ndarray | None, own: set[str]) -> None:
     names = set(measure(raw_frame(light), category)) - {"periodic_period"}  # only when there is a period
     assert names == COMMON | own
 
 
 def test_profiles_are_binned_float32_of_at_most_1024_samples() -> None:
-    quality = measure_quality(np.random.default_rng(0).normal(100, 3, (16, 2500)).astype(np.float32), fits.Header(),
-                              "bias")
+    quality = measure_quality(np.random.default_rng(0).normal(100, 3, (16, 2500)).astype(np.float32), fits.Header(), "bias")
     assert quality.metrics["profile_bin_cols"] == 3.0 and quality.metrics["profile_bin_rows"] == 1.0
     assert quality.profiles["cols"].shape == (833,) and quality.profiles["rows"].shape == (16,)
     assert all(p.dtype == np.float32 for p in quality.profiles.values())

@@ -15,9 +15,12 @@ from core.rules.header_rules import fill_label
 ESO = "HIERARCH ESO "
 # arm: INS MODE, DET CHIPS, and the central wavelengths of the blue (GRAT1) and red (GRAT2) gratings in use
 ARMS = {
-    "BLUE": ("BLUE", 1, 390, None), "RED": ("RED", 2, None, 580),
-    "DIC1B": ("DICHR#1", 1, 346, 580), "DIC1R": ("DICHR#1", 2, 346, 580),
-    "DIC2B": ("DICHR#2", 1, 437, 860), "DIC2R": ("DICHR#2", 2, 437, 860),
+    "BLUE": ("BLUE", 1, 390, None),
+    "RED": ("RED", 2, None, 580),
+    "DIC1B": ("DICHR#1", 1, 346, 580),
+    "DIC1R": ("DICHR#1", 2, 346, 580),
+    "DIC2B": ("DICHR#2", 1, 437, 860),
+    "DIC2R": ("DICHR#2", 2, 437, 860),
 }
 DETECTOR_TYPES = ("BIAS", "DARK", "PARASITIC", "BIAS,DETCHAR")
 
@@ -36,18 +39,30 @@ def uves(arm: str, dpr_type: str, catg: str = "CALIB", **cards) -> fits.Header:
     """
     mode, chips, blue_wlen, red_wlen = ARMS[arm]
     defaults = {
-        "DPR CATG": catg, "DPR TYPE": dpr_type, "DET CHIPS": chips,
-        "DET READ SPEED": "225kHz,1x1,low", "DET WIN1 BINX": 1, "DET WIN1 BINY": 1,
-        "DET OUT1 PRSCX": 50, "DET OUT1 OVSCX": 50, "DET OUT1 RON": 3.9, "DET OUT1 CONAD": 1.6,
+        "DPR CATG": catg,
+        "DPR TYPE": dpr_type,
+        "DET CHIPS": chips,
+        "DET READ SPEED": "225kHz,1x1,low",
+        "DET WIN1 BINX": 1,
+        "DET WIN1 BINY": 1,
+        "DET OUT1 PRSCX": 50,
+        "DET OUT1 OVSCX": 50,
+        "DET OUT1 RON": 3.9,
+        "DET OUT1 CONAD": 1.6,
     }
     if dpr_type in DETECTOR_TYPES:
         defaults["DPR TECH"] = "IMAGE"
     else:
-        defaults.update({
-            "DPR TECH": "ECHELLE", "INS MODE": mode, "INS PATH": "BLUE" if chips == 1 else "RED",
-            "INS SLIT1 NAME": "FREE",
-            "INS GRAT1 WLEN": blue_wlen, "INS GRAT2 WLEN": red_wlen,
-        })
+        defaults.update(
+            {
+                "DPR TECH": "ECHELLE",
+                "INS MODE": mode,
+                "INS PATH": "BLUE" if chips == 1 else "RED",
+                "INS SLIT1 NAME": "FREE",
+                "INS GRAT1 WLEN": blue_wlen,
+                "INS GRAT2 WLEN": red_wlen,
+            }
+        )
     defaults.update(cards)
     out = fits.Header({"INSTRUME": "UVES", "DATE-OBS": "2025-01-02T10:15:00.000"})
     for key, value in defaults.items():
@@ -96,10 +111,32 @@ def test_a_real_dark_stays_a_dark():
     assert image.category == "dark"
 
 
+@pytest.mark.parametrize(
+    "change", [{"NAXIS1": 1024}, {"NAXIS2": 512}, {"CCDSUM": "2 2"}, {"XBINNING": 2}, {"GRISM": "600/4310"}, {"SLIT": "1.5"}]
+)
+def test_frames_of_an_unnamed_instrument_with_another_size_binning_or_disperser_are_another_mode(change):
+    """Nothing but the header's read-out and optics keeps them from sharing a reference by accident."""
+    base = {"INSTRUME": "Nameless", "IMAGETYP": "FLAT", "EXPTIME": 5.0, "NAXIS1": 2048, "NAXIS2": 1024}
+    plain = identify(header(**base), 0, load_rules())
+    other = identify(header(**{**base, **change}), 0, load_rules())
+    assert plain.image_type == other.image_type == "NAMELESS_FLAT_ext0"
+    assert plain.mode.startswith("nx=2048 ny=1024") and other.mode != plain.mode
+
+
+def test_an_extension_image_keeps_its_size_in_its_mode(tmp_path):
+    head = header(INSTRUME="Nameless", IMAGETYP="BIAS", EXPTIME=0.0)
+    reading = read_fits(uves_file(tmp_path / "mef.fits", head, 2), load_rules())
+    assert [image.identity.mode for image in reading.images] == ["nx=24 ny=16", "nx=24 ny=16"]
+
+
 def test_uves_biases_ignore_the_grating_in_their_mode():
     cards = {
-        "INSTRUME": "UVES", "HIERARCH ESO DPR TYPE": "BIAS", "HIERARCH ESO INS PATH": "BLUE",
-        "HIERARCH ESO INS GRAT1 WLEN": 390, "HIERARCH ESO DET WIN1 BINX": 2, "HIERARCH ESO DET WIN1 BINY": 2,
+        "INSTRUME": "UVES",
+        "HIERARCH ESO DPR TYPE": "BIAS",
+        "HIERARCH ESO INS PATH": "BLUE",
+        "HIERARCH ESO INS GRAT1 WLEN": 390,
+        "HIERARCH ESO DET WIN1 BINX": 2,
+        "HIERARCH ESO DET WIN1 BINY": 2,
     }
     bias = identify(fits.Header(cards), 0, load_rules())
     assert (bias.image_type, bias.mode) == ("UVES_BLUE_BIAS_ext0", "binx=2 biny=2")
@@ -187,9 +224,17 @@ def test_each_arm_of_a_dichroic_frame_is_keyed_by_its_own_grating():
 
 
 PROOF_OF_CONCEPT_TYPES = (
-    "UVES_BLUE_BIAS_ext0", "UVES_RED_BIAS_ext1", "UVES_RED_BIAS_ext2", "UVES_BLUE_WAVE_ext1", "UVES_BLUE_WAVE_ext2",
-    "UVES_RED_WAVE_ext1", "UVES_RED_WAVE_ext2", "UVES_DIC1B_FLAT_ext0", "UVES_DIC1B_DFLAT_ext0",
-    "UVES_DIC1R_FLAT_ext1", "UVES_DIC1R_FLAT_ext2",
+    "UVES_BLUE_BIAS_ext0",
+    "UVES_RED_BIAS_ext1",
+    "UVES_RED_BIAS_ext2",
+    "UVES_BLUE_WAVE_ext1",
+    "UVES_BLUE_WAVE_ext2",
+    "UVES_RED_WAVE_ext1",
+    "UVES_RED_WAVE_ext2",
+    "UVES_DIC1B_FLAT_ext0",
+    "UVES_DIC1B_DFLAT_ext0",
+    "UVES_DIC1R_FLAT_ext1",
+    "UVES_DIC1R_FLAT_ext2",
 )
 
 
@@ -265,8 +310,7 @@ UVES_TYPES = [
     ("TEST", "LAMP,WAVE", "ECHELLE", "RED", "FREE", "ARC_LAMP_TEST_RED", "unknown", "TEST_LAMP_WAVE_ECHELLE"),
     ("CALIB", "LAMP,ORDERDEF", "ECHELLE", "BLUE", "FREE", "ORDER_FLAT_BLUE", "flat", "ORDERDEF"),
     ("CALIB", "LAMP,FMTCHK", "ECHELLE", "RED", "FREE", "ARC_LAMP_FORM_RED", "arc", "FMTCHK"),
-    ("IGNOREME", "LAMP,FMTCHK", "ECHELLE", "BLUE", "FREE",
-     "ARC_LAMP_FORM_IGNOREME_BLUE", "unknown", "IGNOREME_LAMP_FMTCHK_ECHELLE"),
+    ("IGNOREME", "LAMP,FMTCHK", "ECHELLE", "BLUE", "FREE", "ARC_LAMP_FORM_IGNOREME_BLUE", "unknown", "IGNOREME_LAMP_FMTCHK_ECHELLE"),
     ("TEST", "LAMP,FMTCHK", "ECHELLE", "RED", "FREE", "ARC_LAMP_FORM_TEST_RED", "unknown", "TEST_LAMP_FMTCHK_ECHELLE"),
     ("CALIB", "STD", "ECHELLE", "BLUE", "FREE", "STANDARD_BLUE", "science", "STD_ECHELLE"),
     ("TEST", "STD", "ECHELLE", "RED", "FREE", "STANDARD_TEST_RED", "unknown", "TEST_STD_ECHELLE"),
@@ -276,22 +320,17 @@ UVES_TYPES = [
     ("SCIENCE", "OBJECT", "ECHELLE", "RED", "SLIC#2", "SCI_SLICER_RED", "science", "SCIENCE_OBJECT_ECHELLE"),
     ("SCIENCE", "OBJECT", "ECHELLE", "RED", "FREE", "SCIENCE_RED", "science", "SCIENCE_OBJECT_ECHELLE"),
     ("SCIENCE", "OBJECT,POINT", "ECHELLE", "RED", "FREE", "SCI_POINT_RED", "science", "SCIENCE_OBJECT_POINT_ECHELLE"),
-    ("SCIENCE", "OBJECT,EXTENDED", "ECHELLE", "BLUE", "FREE",
-     "SCI_EXTND_BLUE", "science", "SCIENCE_OBJECT_EXTENDED_ECHELLE"),
+    ("SCIENCE", "OBJECT,EXTENDED", "ECHELLE", "BLUE", "FREE", "SCI_EXTND_BLUE", "science", "SCIENCE_OBJECT_EXTENDED_ECHELLE"),
     ("SCIENCE", "POINT", "ECHELLE", "BLUE", "FREE", "SCI_POINT_BLUE", "science", "SCIENCE_POINT_ECHELLE"),
     ("SCIENCE", "EXTENDED", "ECHELLE", "RED", "FREE", "SCI_EXTND_RED", "science", "SCIENCE_EXTENDED_ECHELLE"),
     ("CALIB", "EXTENDED", "ECHELLE", "RED", "FREE", "SCI_EXTND_RED", "science", "EXTENDED_ECHELLE"),
     ("TEST", "EXTENDED", "ECHELLE", "BLUE", "FREE", "SCI_EXTND_TEST_BLUE", "unknown", "TEST_EXTENDED_ECHELLE"),
     ("TEST", "POINT", "ECHELLE", "BLUE", "FREE", "SCI_POINT_TEST_BLUE", "unknown", "TEST_POINT_ECHELLE"),
     ("TEST", "TEST", "ECHELLE", "RED", "FREE", "TEST_POINT_TEST_RED", "unknown", "TEST_TEST_ECHELLE"),
-    ("CALIB", "OBJECT,EXTENDED", "ECHELLE", "BLUE", "FREE",
-     "SCI_EXTND_BLUE SOLAR_SPEC_ECH_BLUE", "science", "OBJECT_EXTENDED_ECHELLE"),
-    ("CALIB", "OBJECT,EXTENDED", "FLAT,SKY", "RED", "FREE",
-     "SCI_EXTND_FLAT_SKY_OBJ_RED", "science", "OBJECT_EXTENDED_FLAT_SKY"),
-    ("CALIB", "FLAT,SKY,EXTENDED", "ECHELLE", "RED", "FREE",
-     "SCI_EXTND_RED SOLAR_SPEC_ECH_RED", "science", "FLAT_SKY_EXTENDED_ECHELLE"),
-    ("CALIB", "SKY,RADIAL_VELOCITY", "ECHELLE", "BLUE", "FREE",
-     "SOLAR_SPEC_ECH_BLUE", "science", "SKY_RADIAL_VELOCITY_ECHELLE"),
+    ("CALIB", "OBJECT,EXTENDED", "ECHELLE", "BLUE", "FREE", "SCI_EXTND_BLUE SOLAR_SPEC_ECH_BLUE", "science", "OBJECT_EXTENDED_ECHELLE"),
+    ("CALIB", "OBJECT,EXTENDED", "FLAT,SKY", "RED", "FREE", "SCI_EXTND_FLAT_SKY_OBJ_RED", "science", "OBJECT_EXTENDED_FLAT_SKY"),
+    ("CALIB", "FLAT,SKY,EXTENDED", "ECHELLE", "RED", "FREE", "SCI_EXTND_RED SOLAR_SPEC_ECH_RED", "science", "FLAT_SKY_EXTENDED_ECHELLE"),
+    ("CALIB", "SKY,RADIAL_VELOCITY", "ECHELLE", "BLUE", "FREE", "SOLAR_SPEC_ECH_BLUE", "science", "SKY_RADIAL_VELOCITY_ECHELLE"),
     # FLAMES: the red arm fed by fibres (DPR TECH MOS).
     ("CALIB", "LAMP,FLAT,ODD", "MOS", "RED", None, "FIB_FF_ODD_RED FFLAT_MOS_RED", "flat", "FIB_FLAT_ODD"),
     ("CALIB", "LAMP,FLAT,EVEN", "MOS", "RED", None, "FIB_FF_EVEN_RED FFLAT_MOS_RED", "flat", "FIB_FLAT_EVEN"),
@@ -344,9 +383,16 @@ def test_a_fibre_bias_is_a_bias_as_eso_types_it():
 
 @pytest.mark.parametrize(
     ("dpr_type", "tech"),
-    [("LAMP,TFLAT", "ECHELLE"), ("FLAT,SKY,EXTENDED", "ECHELLE"), ("LAMP,FLAT,DETCHAR", "IMAGE"),
-     ("LAMP,FLAT", "IMAGE"), ("LAMP,FLAT,ODD", "MOS"), ("LAMP,DFLAT", "ECHELLE"), ("LAMP,SFLAT", "ECHELLE"),
-     ("LAMP,FLAT,EXTRA", "ECHELLE")],
+    [
+        ("LAMP,TFLAT", "ECHELLE"),
+        ("FLAT,SKY,EXTENDED", "ECHELLE"),
+        ("LAMP,FLAT,DETCHAR", "IMAGE"),
+        ("LAMP,FLAT", "IMAGE"),
+        ("LAMP,FLAT,ODD", "MOS"),
+        ("LAMP,DFLAT", "ECHELLE"),
+        ("LAMP,SFLAT", "ECHELLE"),
+        ("LAMP,FLAT,EXTRA", "ECHELLE"),
+    ],
 )
 def test_a_bare_flat_rule_swallows_no_other_frame(dpr_type, tech):
     flat = typed(uves("RED", "LAMP,FLAT"), 1).image_type
@@ -375,8 +421,13 @@ def test_biases_are_grouped_by_read_speed_and_binning_and_nothing_else():
 
 @pytest.mark.parametrize(
     "change",
-    [{"DET READ SPEED": "625kHz,1x1,low"}, {"DET WIN1 BINX": 2}, {"DET WIN1 BINY": 3}, {"INS SLIT1 NAME": "SLIC#3"},
-     {"INS GRAT1 WLEN": 437}],
+    [
+        {"DET READ SPEED": "625kHz,1x1,low"},
+        {"DET WIN1 BINX": 2},
+        {"DET WIN1 BINY": 3},
+        {"INS SLIT1 NAME": "SLIC#3"},
+        {"INS GRAT1 WLEN": 437},
+    ],
 )
 def test_flats_and_arcs_split_into_modes_by_read_speed_binning_slit_and_grating(change):
     for dpr_type in ("LAMP,FLAT", "LAMP,WAVE"):

@@ -23,8 +23,21 @@ from core.store import NewFile, NewImage, Store
 
 FINGERPRINT = "fuzz"
 METRICS = (
-    "level", "p50", "p99", "amp1.level", "amp1.read_noise", "amp2.level", "periodic_noise", "cosmic_ray_fraction",
-    "saturated_fraction", "bad_column_excess", "flux", "line_count", "grid00", "gradient_x", "profile_bin_rows",
+    "level",
+    "p50",
+    "p99",
+    "amp1.level",
+    "amp1.read_noise",
+    "amp2.level",
+    "periodic_noise",
+    "cosmic_ray_fraction",
+    "saturated_fraction",
+    "bad_column_excess",
+    "flux",
+    "line_count",
+    "grid00",
+    "gradient_x",
+    "profile_bin_rows",
 )
 SHAPES = ((1, 1), (1, 4000), (4000, 1), (2, 2), (3, 5), (150, 120), (150, 120), (150, 120))
 CATEGORIES = ("bias", "bias", "flat", "arc", "dark", "science", "unknown")
@@ -163,9 +176,25 @@ def test_a_group_that_cannot_be_scored_says_so_and_the_others_are_scored(tmp_pat
     for g, category in enumerate(("bias", "flat")):
         for k in range(4):
             image = NewImage(
-                0, "", (10, 10), "FUZZ", "", category, category.upper(), "", f"FUZZ_{category.upper()}_ext0",
-                "2025-03-01", datetime(2025, 3, 1, 20, k), 0.0, {}, [], None,
-                {"level": 100.0 + k}, {}, np.ones(4, np.float32) + k, None,
+                0,
+                "",
+                (10, 10),
+                "FUZZ",
+                "",
+                category,
+                category.upper(),
+                "",
+                f"FUZZ_{category.upper()}_ext0",
+                "2025-03-01",
+                datetime(2025, 3, 1, 20, k),
+                0.0,
+                {},
+                [],
+                None,
+                {"level": 100.0 + k},
+                {},
+                np.ones(4, np.float32) + k,
+                None,
             )
             files.append(NewFile(f"/fuzz/{g}-{k}.fits", f"h{g}{k}", 2880, "2025-03-01", None, [image]))
     store.save_files(files, run_id, FINGERPRINT, qc.QC_VERSION)
@@ -216,8 +245,14 @@ def test_ingesting_a_night_of_odd_pixels_describes_and_scores_every_image(seed, 
     raw.mkdir()
     expected = {}
     for k in range(14):
-        header = fits.Header({"INSTRUME": "FUZZCAM", "OBJECT": str(rng.choice(["Bias", "Dome flat", "Arc"])),
-                              "DATE-OBS": f"2025-03-0{2 + k % 2}T02:{k:02d}:00", "EXPTIME": 1.0})
+        header = fits.Header(
+            {
+                "INSTRUME": "FUZZCAM",
+                "OBJECT": str(rng.choice(["Bias", "Dome flat", "Arc"])),
+                "DATE-OBS": f"2025-03-0{2 + k % 2}T02:{k:02d}:00",
+                "EXPTIME": 1.0,
+            }
+        )
         hdus = [fits.PrimaryHDU(odd_pixels(rng), header=header)]
         if rng.random() < 0.3:
             hdus.append(fits.ImageHDU(odd_pixels(rng)))

@@ -115,9 +115,7 @@ def test_blue_pixels_are_in_the_primary_and_red_in_two_extensions(clean_nights: 
             assert primary["HIERARCH ESO DPR TECH"] == "ECHELLE"
             assert primary["HIERARCH ESO INS PATH"] == arm
             grating = "GRAT1" if arm == "BLUE" else "GRAT2"
-            assert str(primary[f"HIERARCH ESO INS {grating} WLEN"]) == next(
-                r["setting"] for r in rows if r["path"] == path
-            )
+            assert str(primary[f"HIERARCH ESO INS {grating} WLEN"]) == next(r["setting"] for r in rows if r["path"] == path)
             if arm == "BLUE":
                 assert len(hdul) == 1
             else:
@@ -264,8 +262,9 @@ def test_rerunning_replaces_the_files_of_the_same_nights_and_keeps_other_nights(
 
 def test_progress_reports_every_file(tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
-    simulate_nights(tmp_path, nights=1, test_nights=0, scale=0.04, biases=1, flats=1, arcs=1,
-                    progress=lambda done, total: calls.append((done, total)))
+    simulate_nights(
+        tmp_path, nights=1, test_nights=0, scale=0.04, biases=1, flats=1, arcs=1, progress=lambda done, total: calls.append((done, total))
+    )
     assert calls == [(i, 10) for i in range(1, 11)]
 
 

@@ -113,9 +113,7 @@ def score_rows(home: Path) -> dict[str, int]:
     """Stored score rows per command of the run that wrote them."""
     store = Store.open(load_settings(home))
     with store._sessions() as session:
-        rows = session.execute(
-            select(Run.command, func.count(Score.id)).join(Score, Score.run_id == Run.id).group_by(Run.command)
-        )
+        rows = session.execute(select(Run.command, func.count(Score.id)).join(Score, Score.run_id == Run.id).group_by(Run.command))
         return dict(rows.all())
 
 

@@ -22,9 +22,7 @@ import numpy as np
 
 PREPROCESS_VERSION = "3ch-asinh-v2"
 IMAGENET_NOTOP_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_NOTOP_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + IMAGENET_NOTOP_FILE
-)
+IMAGENET_NOTOP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + IMAGENET_NOTOP_FILE
 IMAGENET_NOTOP_HASH = "4d473c1dd8becc155b73f8504c6f6626"
 DOWNLOAD_TIMEOUT_S = 20.0
 RANDOM_WEIGHTS_WARNING = (
@@ -64,7 +62,10 @@ def download_imagenet_weights(timeout_s: float = DOWNLOAD_TIMEOUT_S) -> Path:
         # the home is read-only): naming the folder keeps the download where calspot looks.
         return Path(
             keras.utils.get_file(
-                IMAGENET_NOTOP_FILE, IMAGENET_NOTOP_URL, cache_dir=str(keras_cache_dir().parent), cache_subdir="models",
+                IMAGENET_NOTOP_FILE,
+                IMAGENET_NOTOP_URL,
+                cache_dir=str(keras_cache_dir().parent),
+                cache_subdir="models",
                 file_hash=IMAGENET_NOTOP_HASH,
             )
         )
@@ -141,9 +142,7 @@ class ResNet50Embedder:
         self.warning: str | None = None
         source, chosen = self._resolve_weights(weights, seed)
         keras.utils.set_random_seed(seed)
-        self._model = keras.applications.ResNet50(
-            weights=None, include_top=False, pooling="avg", input_shape=(input_size, input_size, 3)
-        )
+        self._model = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg", input_shape=(input_size, input_size, 3))
         if source is not None:
             self._model.load_weights(str(source))
         self.weights = chosen

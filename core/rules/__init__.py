@@ -40,8 +40,16 @@ from .header_rules import (
 BUILTIN_DIR = Path(__file__).resolve().parent
 
 __all__ = [
-    "BUILTIN_DIR", "CALIBRATION_CATEGORIES", "CATEGORIES", "UNKNOWN_INSTRUMENT", "ImageIdentity", "RuleSet",
-    "RulesError", "identify", "load_rules", "sanitize",
+    "BUILTIN_DIR",
+    "CALIBRATION_CATEGORIES",
+    "CATEGORIES",
+    "UNKNOWN_INSTRUMENT",
+    "ImageIdentity",
+    "RuleSet",
+    "RulesError",
+    "identify",
+    "load_rules",
+    "sanitize",
 ]
 
 

@@ -59,7 +59,7 @@ class EsoClassMapping:
         match = self.arm.search(name)
         if not match:
             return "", name
-        rest = (name[: match.start()] + "_" + name[match.end():]).strip("_")
+        rest = (name[: match.start()] + "_" + name[match.end() :]).strip("_")
         return match.group(1).upper(), re.sub(r"_+", "_", rest)
 
     def category_of(self, label: str) -> str:

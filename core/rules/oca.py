@@ -31,10 +31,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 ORDERINGS = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 COMPARISONS = (*ORDERINGS, "like", "regexp")
 TYPE_TESTS = ("string", "number")
@@ -79,7 +84,7 @@ class Literal:
     value: str | float
 
 
-Operand = Union[Keyword, Literal]
+Operand = Keyword | Literal
 
 
 def _operand_value(operand: Operand, header: Mapping[str, Any]) -> Any:
@@ -168,7 +173,7 @@ class TypeTest:
         return (self.keyword.name,)
 
 
-Condition = Union[Comparison, BooleanOp, TypeTest]
+Condition = Comparison | BooleanOp | TypeTest
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,29 @@
-"""Connecting to the store: engine, sessions, schema creation and version check.
+"""Connecting to the store: engine, sessions, and a schema this calspot reads.
 
 SQLite (a file in the home) is the default: write-ahead logging lets the dashboard
 read while an ingest writes, and a busy timeout lets concurrent reviewers' writes
 wait for each other instead of failing. Any SQLAlchemy URL (PostgreSQL) works for a
-shared deployment.
+shared deployment. Opening a store creates a new one or upgrades an old one
+(:mod:`core.store.migrate`), saying so in the log.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from .schema import SCHEMA_VERSION, Base, SchemaInfo
+from .errors import StoreError
+from .migrate import Upgrade, ensure_schema
+
+__all__ = ["StoreError", "make_engine", "open_database", "transaction", "upgrade_database"]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
-
-
-class StoreError(RuntimeError):
-    """The store cannot be used (wrong schema version, unreachable database)."""
+log = logging.getLogger("core.store")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -46,28 +48,31 @@ def make_engine(url: str) -> Engine:
 
 
 def open_database(url: str) -> sessionmaker[Session]:
-    """Connect, create the tables of a new store, and check the schema version of an old one.
+    """Connect, and create a new store or bring an old one to this calspot's schema.
+
+    An upgrade is logged as one warning line that names the backup.
 
     Raises
     ------
     StoreError
-        The store was written by a calspot with another schema version.
+        The store has a schema this calspot does not read, or could not be upgraded.
     """
     engine = make_engine(url)
-    if not inspect(engine).has_table(SchemaInfo.__tablename__):
-        Base.metadata.create_all(engine)
-    factory = sessionmaker(engine, expire_on_commit=False)
-    with factory.begin() as session:
-        info = session.scalars(select(SchemaInfo).order_by(SchemaInfo.id.desc())).first()
-        if info is None:
-            Base.metadata.create_all(engine)
-            session.add(SchemaInfo(version=SCHEMA_VERSION))
-        elif info.version != SCHEMA_VERSION:
-            raise StoreError(
-                f"the store at {engine.url.render_as_string(hide_password=True)} has schema version "
-                f"{info.version}; this calspot reads version {SCHEMA_VERSION}"
-            )
-    return factory
+    done = ensure_schema(engine)
+    if done.changed and done.before is not None:
+        log.warning(done.describe())
+    elif done.changed:
+        log.info(done.describe())
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def upgrade_database(url: str) -> Upgrade:
+    """Bring the store at ``url`` to this calspot's schema now, and say what was done (``calspot upgrade``)."""
+    engine = make_engine(url)
+    try:
+        return ensure_schema(engine)
+    finally:
+        engine.dispose()
 
 
 @contextmanager

@@ -4,12 +4,18 @@ Everything expensive is keyed by what it depends on: descriptors by (content has
 extension, embedder fingerprint), quality numbers by (content hash, extension, QC
 version). Scores and labels are append-only: a new row supersedes an older one,
 nothing is overwritten, and every label says who, when, and which model version
-showed the flag.
+showed the flag. Maps and clusterings are keyed by the set of images, the method, its
+parameters and the embedder fingerprint; their arrays are stored as ``.npy`` bytes.
+
+These classes describe the newest schema. A store made by an older calspot is brought
+here by the Alembic revisions in ``migrations/versions`` (see :mod:`core.store.migrate`);
+a change of these tables needs a new revision there, and ``SCHEMA_VERSION`` and
+``HEAD_REVISION`` moved on with it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -26,12 +32,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# The Alembic revision of this schema; revision "000N" is schema version N.
+HEAD_REVISION = f"{SCHEMA_VERSION:04d}"
 
 
 def utcnow() -> datetime:
     """Timezone-aware now in UTC (stored as UTC)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -39,6 +47,8 @@ class Base(DeclarativeBase):
 
 
 class SchemaInfo(Base):
+    """The schema versions a store has had, newest last (calspot before Alembic read only this)."""
+
     __tablename__ = "schema_info"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -86,6 +96,7 @@ class Image(Base):
     __table_args__ = (
         UniqueConstraint("file_id", "ext"),
         Index("ix_images_type_night", "image_type", "mode", "night"),
+        Index("ix_images_instrument_type", "instrument", "image_type", "mode", "night", "category"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -172,4 +183,47 @@ class Label(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     model_version: Mapped[str] = mapped_column(String(300), default="")
     score_id: Mapped[int | None] = mapped_column(ForeignKey("scores.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Map(Base):
+    """2-D coordinates of a set of images by one method (UMAP, t-SNE, PCA), computed once."""
+
+    __tablename__ = "maps"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_maps_key"),
+        Index("ix_maps_scope", "scope", "method", "fingerprint", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    images: Mapped[int] = mapped_column(Integer)
+    image_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    coordinates: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Clustering(Base):
+    """Cluster labels of a set of images by one method, and the clusters' names, computed once."""
+
+    __tablename__ = "clusterings"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_clusterings_key"),
+        Index("ix_clusterings_scope", "scope", "method", "fingerprint", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    images: Mapped[int] = mapped_column(Integer)
+    image_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    labels: Mapped[bytes] = mapped_column(LargeBinary)
+    names: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,1 @@
+"""The revisions, oldest first (Alembic reads these files itself)."""

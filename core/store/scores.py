@@ -1,0 +1,206 @@
+"""What the detector reads and writes: images with their numbers, their history, and scores.
+
+Scores are append-only: a new score supersedes the older ones of its image, which stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from sqlalchemy import select
+
+from .database import transaction
+from .queries import (
+    StorePart,
+    descriptor_of_image,
+    latest_flags,
+    latest_verdicts,
+    quality_of_image,
+)
+from .records import HEADER_TYPE_KEYWORD, NewScore, StoredImage, unpack_preview, unpack_profiles
+from .schema import Descriptor, File, Image, Quality, Score
+
+
+class ScoresPart(StorePart):
+    """The store as the detector sees it."""
+
+    def image_groups(self, night: str) -> list[tuple[str, str]]:
+        """The (image type, mode) groups that have images in a night."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Image.image_type, Image.mode).where(Image.night == night).distinct().order_by(Image.image_type, Image.mode)
+            ).all()
+        return [tuple(r) for r in rows]
+
+    def images(
+        self,
+        fingerprint: str,
+        qc_version: str,
+        *,
+        night: str | None = None,
+        image_type: str | None = None,
+        mode: str | None = None,
+        nights: Sequence[str] | None = None,
+        image_ids: Sequence[int] | None = None,
+    ) -> list[StoredImage]:
+        """Images with their descriptor, quality numbers, latest verdict and latest flag.
+
+        Filters combine: one night or a list of nights, an image type and mode, or
+        explicit ids.
+        """
+        conditions = []
+        if night is not None:
+            conditions.append(Image.night == night)
+        if nights is not None:
+            conditions.append(Image.night.in_(list(nights)))
+        if image_type is not None:
+            conditions.append(Image.image_type == image_type)
+        if mode is not None:
+            conditions.append(Image.mode == mode)
+        if image_ids is not None:
+            conditions.append(Image.id.in_(list(image_ids)))
+        original = File.__table__.alias("original")
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Image, File.path, original.c.path, Descriptor.vector, Quality.metrics, Quality.profiles)
+                .join(File, Image.file_id == File.id)
+                .outerjoin(original, original.c.id == File.duplicate_of)
+                .outerjoin(Descriptor, descriptor_of_image(fingerprint))
+                .outerjoin(Quality, quality_of_image(qc_version))
+                .where(*conditions)
+                .order_by(Image.night, Image.date_obs, Image.id)
+            ).all()
+            ids = [r[0].id for r in rows]
+            verdicts = latest_verdicts(session, ids)
+            flags = latest_flags(session, ids)
+        return [
+            _stored_image(
+                image,
+                path,
+                duplicate_path,
+                np.frombuffer(vector, np.float32) if vector is not None else None,
+                dict(metrics or {}),
+                unpack_profiles(profiles),
+                verdicts.get(image.id),
+                flags.get(image.id),
+            )
+            for image, path, duplicate_path, vector, metrics, profiles in rows
+        ]
+
+    def earlier_nights(self, image_type: str, mode: str, before: str, count: int) -> list[str]:
+        """The latest ``count`` nights before ``before`` that have images of this type and mode."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Image.night)
+                .where(Image.image_type == image_type, Image.mode == mode, Image.night < before)
+                .distinct()
+                .order_by(Image.night.desc())
+                .limit(count)
+            ).all()
+        return sorted(rows)
+
+    def previews(self, image_ids: Iterable[int], qc_version: str) -> dict[int, np.ndarray]:
+        """The stored previews (small reduced pictures, ADU) of some images."""
+        image_ids = list(set(image_ids))
+        if not image_ids:
+            return {}
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Image.id, Quality.preview)
+                .join(File, Image.file_id == File.id)
+                .join(Quality, quality_of_image(qc_version))
+                .where(Image.id.in_(image_ids))
+            ).all()
+        return {image_id: unpack_preview(blob) for image_id, blob in rows if blob}
+
+    def type_examples(self, instrument: str, before: str, nights: int, fingerprint: str) -> list[StoredImage]:
+        """Frames of every type and mode of an instrument from its latest ``nights`` nights before ``before``.
+
+        Only what the type classifier needs is loaded: identity, descriptor, latest
+        verdict and flag (no quality numbers or profiles).
+        """
+        with self._sessions() as session:
+            recent = session.scalars(
+                select(Image.night)
+                .where(Image.instrument == instrument, Image.night < before)
+                .distinct()
+                .order_by(Image.night.desc())
+                .limit(nights)
+            ).all()
+            if not recent:
+                return []
+            rows = session.execute(
+                select(Image, File.path, Descriptor.vector)
+                .join(File, Image.file_id == File.id)
+                .join(Descriptor, descriptor_of_image(fingerprint))
+                .where(Image.instrument == instrument, Image.night.in_(recent), File.duplicate_of.is_(None))
+            ).all()
+            ids = [image.id for image, _, _ in rows]
+            verdicts = latest_verdicts(session, ids)
+            flags = latest_flags(session, ids)
+        return [
+            _stored_image(
+                image,
+                path,
+                None,
+                np.frombuffer(vector, np.float32),
+                {},
+                {},
+                verdicts.get(image.id),
+                flags.get(image.id),
+            )
+            for image, path, vector in rows
+        ]
+
+    def add_scores(self, scores: Sequence[NewScore], run_id: int, model_version: str) -> None:
+        """Append detector results (earlier ones stay, superseded)."""
+        with transaction(self._sessions) as session:
+            session.add_all(
+                Score(
+                    image_id=s.image_id,
+                    run_id=run_id,
+                    model_version=model_version,
+                    score=s.score,
+                    threshold=s.threshold,
+                    flagged=s.flagged,
+                    reference=s.reference,
+                    reasons=s.reasons,
+                    details=s.details,
+                    difference=s.difference,
+                )
+                for s in scores
+            )
+
+
+def _stored_image(
+    image: Image,
+    path: str,
+    duplicate_of: str | None,
+    descriptor: np.ndarray | None,
+    metrics: dict[str, float],
+    profiles: dict[str, np.ndarray],
+    verdict: str | None,
+    flagged: bool | None,
+) -> StoredImage:
+    return StoredImage(
+        image_id=image.id,
+        file_id=image.file_id,
+        path=path,
+        ext=image.ext,
+        shape=(image.ny, image.nx),
+        instrument=image.instrument,
+        image_type=image.image_type,
+        category=image.category,
+        header_type=str((image.header or {}).get(HEADER_TYPE_KEYWORD) or image.label),
+        mode=image.mode,
+        night=image.night,
+        date_obs=image.date_obs,
+        problems=list(image.problems or []),
+        duplicate_of=duplicate_of,
+        descriptor=descriptor,
+        metrics=metrics,
+        profiles=profiles,
+        verdict=verdict,
+        flagged=flagged,
+    )

@@ -1,0 +1,167 @@
+"""The History page: one image type and mode over its nights, the place to see a drift or a jump.
+
+The score and the chosen quality numbers of every frame over time, each with its
+reference band (:mod:`core.history`: median and robust scatter of the usable frames of
+the nights before), the score with its threshold; flagged, accepted and rejected frames
+are marked. The numbers that strayed furthest from their bands are offered first. A
+click on a point opens its frame. The whole history is read in one go (its rows, then
+their quality numbers), never night by night, and computed again only when a frame,
+flag, verdict or score of the type changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import numpy as np
+import streamlit as st
+
+from core.config import Settings
+from core.history import BAND_SIGMA, TypeHistory, frame_status, load_type_history
+from core.store import Store
+from dashboard import batch, figures, frame_rows, selection, widgets
+from dashboard.night import empty_store_message
+
+TITLE = "History"
+OPEN_KEY = "history_open"
+METRICS_SHOWN = 4
+LISTED_FRAMES = 50
+
+
+def page() -> None:
+    """Draw the History page."""
+    clicked = st.session_state.pop(OPEN_KEY, None)
+    if clicked is not None:
+        widgets.open_frame(clicked)
+    st.title(TITLE)
+    settings = widgets.current_settings()
+    store = widgets.current_store(settings)
+    types = {(t["instrument"], t["image_type"], t["mode"]): t for t in store.image_types()}
+    if not types:
+        st.info(empty_store_message(str(settings.home)), icon="📈")
+        return
+    group = st.selectbox("Image type and mode", list(types), key="history_group", format_func=lambda g: _group_label(types[g]))
+    rows = store.image_rows(instrument=group[0], image_type=group[1], mode=group[2])
+    history = _history(store, settings, group, tuple((r.image_id, frame_status(r), r.score) for r in rows))
+    if history is None:
+        st.info("This type has no frames any more; choose another.")
+        return
+    if len(history.rows) < 2:
+        st.info(
+            f"{group[1]} has one frame so far ({history.nights[0]}): a history needs frames of two or more nights. "
+            "It fills as nights are ingested; meanwhile the frame is on the Night report.",
+            icon="📈",
+        )
+        return
+    ranked = history.ranked_metrics()
+    names = st.multiselect(
+        "Quality numbers",
+        ranked,
+        default=ranked[:METRICS_SHOWN],
+        key=f"history_metrics:{group}",
+        format_func=lambda name: _metric_label(history, name),
+        help="Listed with those whose nights strayed furthest from their reference band first.",
+    )
+    st.caption(
+        f"{len(history.rows)} frames over {len(history.nights)} nights ({history.nights[0]} to {history.nights[-1]}). "
+        f"Band: median ± {BAND_SIGMA:g} robust sigma of the usable frames (not rejected, not flagged unless accepted) "
+        f"of the {history.history_nights} nights before each night with frames. Triangles at an edge are beyond the "
+        "scale (the hover gives the value). Click a point to open its frame."
+    )
+    hover = [frame_rows.hover_text(r) for r in history.rows]
+    _chart(_score_series(history, hover), "history_chart_score")
+    if not ranked:
+        st.info("No quality numbers are stored for this type's frames: only their scores can be shown.")
+    for name in names:
+        _chart(_metric_series(history, name, hover), f"history_chart:{name}")
+    _reviewed(store, history)
+
+
+@st.cache_data(show_spinner="Reading the history", max_entries=16)
+def _history(_store: Store, settings: Settings, group: tuple[str, str, str], frames: tuple) -> TypeHistory | None:
+    """The type's history, computed again only when its frames, their flags, verdicts or scores changed.
+
+    ``frames`` (image id, status, score of each frame) is the cache key, with the settings (the store's URL
+    among them) and the group.
+    """
+    return load_type_history(_store, settings, *group)
+
+
+def _group_label(entry: dict) -> str:
+    nights = entry["nights"]
+    span = f"{entry['first_night']} to {entry['last_night']}" if nights > 1 else entry["first_night"]
+    return (
+        f"{entry['image_type']} · {entry['mode'] or 'no mode'} — {entry['images']} frames, "
+        f"{nights} night{'s' if nights != 1 else ''} ({span})"
+    )
+
+
+def _metric_label(history: TypeHistory, name: str) -> str:
+    label, unit = history.label(name)
+    return f"{label} [{unit}]" if unit else label
+
+
+def _score_series(history: TypeHistory, hover: Sequence[str]) -> figures.Series:
+    return figures.Series(
+        title="score (largest calibrated deviation from the reference)",
+        unit="sigma",
+        times=history.times,
+        values=history.scores,
+        image_ids=[r.image_id for r in history.rows],
+        hover=hover,
+        status=history.statuses,
+        band_times=history.night_starts,
+        threshold=history.thresholds,
+        floor=0.0,
+    )
+
+
+def _metric_series(history: TypeHistory, name: str, hover: Sequence[str]) -> figures.Series:
+    label, unit = history.label(name)
+    values = history.values[name]
+    band = history.bands[name]
+    texts = [
+        f"{text}\n{label}: {value:.5g} {unit}".rstrip() if np.isfinite(value) else text for text, value in zip(hover, values, strict=True)
+    ]
+    return figures.Series(
+        title=label,
+        unit=unit,
+        times=history.times,
+        values=values,
+        image_ids=[r.image_id for r in history.rows],
+        hover=texts,
+        status=history.statuses,
+        band_times=history.night_starts,
+        band_low=band.low(),
+        band_median=band.median,
+        band_high=band.high(),
+    )
+
+
+def _chart(series: figures.Series, key: str) -> None:
+    st.plotly_chart(
+        figures.history_figure(series),
+        key=key,
+        on_select=partial(_open_clicked, key),
+        selection_mode="points",
+        config={"displaylogo": False},
+    )
+
+
+def _open_clicked(key: str) -> None:
+    """Chart callback: the clicked frame opens at the next run."""
+    clicked = selection.clicked_image_id(st.session_state[key])
+    if clicked is not None:
+        st.session_state[OPEN_KEY] = clicked
+
+
+def _reviewed(store: Store, history: TypeHistory) -> None:
+    """The latest flagged or reviewed frames of the type, newest first, with their pictures."""
+    marked = [r for r, status in zip(history.rows, history.statuses, strict=True) if status != "usable"][::-1][:LISTED_FRAMES]
+    st.subheader("Flagged and reviewed frames")
+    if not marked:
+        st.caption("None: no frame of this type has been flagged or reviewed.")
+        return
+    st.caption(f"The latest {len(marked)}, newest first. Tick a row to open its frame.")
+    batch.frames_list(store, marked, key="history_marked")

@@ -1,0 +1,188 @@
+"""The Maps and Dendrogram pages in a real Chromium: a box drawn with the mouse, a batch reject, a tree drawn.
+
+Each test serves its own home on its own free port, so that the tests run side by side
+under pytest-xdist. The map is PCA, computed through core before the page opens.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import load_settings
+from core.maps import night_map
+from core.store import Store
+from tests.analytics_home import BIAS, BIASES_PER_NIGHT, FLAT, LAST_NIGHT, NIGHTS, make_home
+from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, free_port, screenshot_on_failure, wait_healthy
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+BOX_PADDING_PX = 12
+
+# The plot's data and axes, read in the page: where each point of a trace is on the screen.
+POINTS_ON_SCREEN = """
+(plot) => {
+  const layout = plot._fullLayout;
+  const box = plot.getBoundingClientRect();
+  const where = (axis, value) => axis.l2p(axis.d2l(value));
+  return plot._fullData.filter((trace) => trace.customdata).map((trace) => ({
+    name: trace.name,
+    points: Array.from(trace.x || [], (x, i) => ({
+      id: Number(trace.customdata[i]),
+      x: box.left + layout._size.l + where(layout.xaxis, x),
+      y: box.top + layout._size.t + where(layout.yaxis, trace.y[i]),
+    })),
+  }));
+}
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The analytics home with the PCA map of its last night stored."""
+    home = make_home(tmp_path, monkeypatch)
+    settings = load_settings(home)
+    assert night_map(Store.open(settings), LAST_NIGHT, settings, "pca") is not None
+    return home
+
+
+@pytest.fixture
+def dashboard(home: Path, tmp_path: Path) -> Iterator[str]:
+    """The dashboard of ``home`` served by ``streamlit run`` on a free local port."""
+    port = free_port()
+    log = tmp_path / "streamlit.log"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "dashboard/app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    with log.open("w") as out:
+        server = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, server, log)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture
+def page() -> Iterator:
+    """A 1600x1000 page of Debian's Chromium, driven by Playwright."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (make chromium) to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1600, "height": 1000})
+        tab.set_default_timeout(STEP_TIMEOUT_MS)
+        try:
+            yield tab
+        finally:
+            browser.close()
+
+
+def drawn_plot(page):
+    """The page's first plotly chart once plotly has drawn its traces, scrolled into view."""
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')?._fullData?.length > 0")
+    plot = page.locator(".js-plotly-plot").first
+    plot.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    return plot
+
+
+def drag_box(page, left: float, top: float, right: float, bottom: float) -> None:
+    """Press, move and release the mouse as a person drawing a box selection does."""
+    page.mouse.move(left, top)
+    page.mouse.down()
+    page.mouse.move((left + right) / 2, (top + bottom) / 2, steps=5)
+    page.mouse.move(right, bottom, steps=10)
+    page.mouse.up()
+
+
+def test_box_selection_then_batch_reject(home: Path, dashboard: str, page, tmp_path: Path) -> None:
+    with screenshot_on_failure(page, tmp_path):
+        page.goto(f"{dashboard}/maps")
+        page.get_by_role("heading", name="Maps").wait_for()
+        page.get_by_text("PCA", exact=True).first.click()
+        plot = drawn_plot(page)
+        traces = plot.evaluate(POINTS_ON_SCREEN)
+        biases = next(t["points"] for t in traces if t["name"] == f"{BIAS} (this night)")
+        assert len(biases) == BIASES_PER_NIGHT
+        left = min(p["x"] for p in biases) - BOX_PADDING_PX
+        right = max(p["x"] for p in biases) + BOX_PADDING_PX
+        top = min(p["y"] for p in biases) - BOX_PADDING_PX
+        bottom = max(p["y"] for p in biases) + BOX_PADDING_PX
+        inside = {p["id"] for t in traces for p in t["points"] if left <= p["x"] <= right and top <= p["y"] <= bottom}
+        assert {p["id"] for p in biases} <= inside
+
+        plot.hover()
+        plot.locator('.modebar-btn[data-val="select"]').click()  # the box of the chart's toolbar
+        drag_box(page, left, top, right, bottom)
+        page.get_by_role("heading", name=f"{len(inside)} frame{'s' if len(inside) != 1 else ''} selected").wait_for()
+        page.get_by_label("Reviewer").fill("Ana")
+        page.get_by_label("Note").fill("warm CCD, all of them")
+        page.get_by_role("button", name=f"Reject these {len(inside)}").click()
+        page.get_by_text("recorded for Ana").wait_for()
+
+        labels = Store.open(load_settings(home)).labels()
+        assert {label.image_id for label in labels} == inside
+        assert {(label.verdict, label.reviewer, label.note) for label in labels} == {("reject", "Ana", "warm CCD, all of them")}
+
+
+def test_a_click_opens_the_frame(home: Path, dashboard: str, page, tmp_path: Path) -> None:
+    with screenshot_on_failure(page, tmp_path):
+        page.goto(f"{dashboard}/maps")
+        page.get_by_role("heading", name="Maps").wait_for()
+        page.get_by_text("PCA", exact=True).first.click()
+        plot = drawn_plot(page)
+        traces = plot.evaluate(POINTS_ON_SCREEN)
+        flat = next(t["points"][0] for t in traces if t["name"] == f"{FLAT} (this night)")
+        # Plotly picks the point nearest the pointer: a frame of the history may lie under this one.
+        near = {p["id"] for t in traces for p in t["points"] if abs(p["x"] - flat["x"]) < 6 and abs(p["y"] - flat["y"]) < 6}
+        page.mouse.move(flat["x"] - 20, flat["y"] - 20)
+        page.mouse.move(flat["x"], flat["y"], steps=5)
+        page.mouse.click(flat["x"], flat["y"])
+        page.wait_for_url("**/frame?image=*")
+        assert int(page.url.rsplit("=", 1)[1]) in near
+        page.get_by_role("heading", name="Frame", exact=True).wait_for()
+
+
+def test_dendrogram_is_drawn_with_every_leaf(home: Path, dashboard: str, page, tmp_path: Path) -> None:
+    with screenshot_on_failure(page, tmp_path):
+        page.goto(f"{dashboard}/dendrogram")
+        page.get_by_role("heading", name="Dendrogram").wait_for()
+        plot = page.locator(".js-plotly-plot").first
+        plot.wait_for()
+        leaves = plot.locator(".scatterlayer .trace path.point")
+        page.wait_for_function(
+            "(n) => document.querySelectorAll('.js-plotly-plot .scatterlayer .trace path.point').length === n",
+            arg=BIASES_PER_NIGHT * len(NIGHTS),
+        )
+        assert leaves.count() == BIASES_PER_NIGHT * len(NIGHTS)
+        # The links are one trace (plotly draws a path per run between its gaps: one per link).
+        links = plot.locator(".scatterlayer .trace").first.locator("path.js-line").count()
+        assert links == BIASES_PER_NIGHT * len(NIGHTS) - 1
+        page.get_by_role("heading", name="Clusters at the cut").wait_for()
