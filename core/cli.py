@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("--by", required=True, metavar="NAME", help="the reviewer")
     label.add_argument("--note", default="", metavar="TEXT")
 
+    certify = sub.add_parser("certify", help='say that an image type and mode is "new normal" from a night on (after an intervention)')
+    certify.add_argument("--type", required=True, dest="image_type", metavar="T", help="image type, as the report names it")
+    certify.add_argument("--mode", metavar="M", help="its mode, as the report names it (may be left out when the type has one)")
+    certify.add_argument("--night", type=_night, required=True, help="YYYY-MM-DD: the first night of the new normal")
+    certify.add_argument("--by", required=True, metavar="NAME", help="who certifies the change")
+    certify.add_argument("--note", default="", metavar="TEXT", help="what changed (a new lamp, a CCD warm-up ...)")
+
     score = sub.add_parser("score", help="score stored nights again (after new verdicts or a detector change)")
     score.add_argument("--night", type=_night, action="append", help="YYYY-MM-DD (repeatable; default: every night)")
 
@@ -195,6 +202,34 @@ def cmd_label(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_certify(args: argparse.Namespace) -> int:
+    from .pipeline import rescore
+
+    store = _store(args)
+    modes = sorted({t["mode"] for t in store.image_types() if t["image_type"] == args.image_type})
+    if not modes:
+        known = sorted({t["image_type"] for t in store.image_types()})
+        raise CommandError(f"no frame of type {args.image_type!r} in the store; its types: {', '.join(known) or 'none yet'}")
+    mode = args.mode
+    if mode is None:
+        if len(modes) > 1:
+            raise CommandError(f"{args.image_type} has {len(modes)} modes: say which with --mode ({'; '.join(modes)})")
+        mode = modes[0]
+    if mode not in modes:
+        raise CommandError(f"{args.image_type} has no mode {mode!r}; its modes: {'; '.join(modes)}")
+    try:
+        certification = store.certify(args.image_type, mode, args.night, args.by, args.note)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"certification {certification}: {args.image_type} mode {mode or '(none)'} is new normal from {args.night} on, by {args.by}")
+    later = [night for night in store.nights() if night >= args.night]
+    if later:
+        with _progress_bars() as progress:
+            flagged = rescore(_settings(args), later, store=store, progress=progress)
+        print(f"rescored {len(flagged)} night{'s' if len(flagged) != 1 else ''} from {args.night}: {sum(flagged.values())} flagged")
+    return EXIT_OK
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from .pipeline import rescore
 
@@ -293,6 +328,7 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "report": cmd_report,
     "label": cmd_label,
+    "certify": cmd_certify,
     "score": cmd_score,
     "nights": cmd_nights,
     "clusters": cmd_clusters,

@@ -93,6 +93,15 @@ def _night_starts(night_index: np.ndarray, count: int) -> np.ndarray:
     return np.searchsorted(night_index, np.arange(count + 1), side="left")
 
 
+def _first_nights(distinct: np.ndarray, certified: Sequence[str]) -> np.ndarray:
+    """For each night, the position of the first night its reference may use (after certified changes)."""
+    first = np.zeros(len(distinct), dtype=int)
+    for night in sorted(certified):
+        begins = int(np.searchsorted(distinct, night, side="left"))
+        first[begins:] = begins
+    return first
+
+
 def reference_band(
     nights: Sequence[str],
     values: np.ndarray,
@@ -100,6 +109,7 @@ def reference_band(
     history_nights: int,
     floor: tuple[float | np.ndarray, float | np.ndarray] = (0.0, 0.0),
     min_frames: int = MIN_BAND_FRAMES,
+    certified: Sequence[str] = (),
 ) -> Band:
     """The rolling reference band of one number, or of several at once.
 
@@ -119,6 +129,9 @@ def reference_band(
         ``relative`` times the reference median's magnitude (one per number, or one for all).
     min_frames
         Fewest reference values for a band.
+    certified
+        Nights of certified changes: a night's band rests only on nights on or after
+        the newest change certified on or before it, as its scores do.
 
     Returns
     -------
@@ -131,13 +144,14 @@ def reference_band(
     reference = values.reshape(len(values), -1)[usable_rows]
     # Position of each night's first usable frame: the windows are slices of the usable frames.
     starts = _night_starts(night_index[usable_rows], len(distinct))
+    first = _first_nights(distinct, certified)
     median = np.full((len(distinct), reference.shape[1]), np.nan)
     spread = np.full_like(median, np.nan)
     frames = np.zeros(median.shape, dtype=int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a number without any reference value yet: all-NaN
         for k in range(1, len(distinct)):
-            window = reference[starts[max(0, k - history_nights)] : starts[k]]
+            window = reference[starts[max(0, k - history_nights, first[k])] : starts[k]]
             finite = np.isfinite(window)
             frames[k] = finite.sum(axis=0)
             centre = np.median if finite.all() else np.nanmedian  # the NaN-aware median is several times slower
@@ -177,6 +191,9 @@ class TypeHistory:
         ``(nights,)`` the median score threshold of each night's frames (NaN when unscored).
     history_nights
         How many earlier nights the bands rest on.
+    certified
+        Nights of the changes certified for this type and mode, oldest first: the bands
+        start again from each.
     """
 
     instrument: str
@@ -192,6 +209,7 @@ class TypeHistory:
     bands: dict[str, Band]
     thresholds: np.ndarray
     history_nights: int
+    certified: list[str]
 
     @property
     def scores(self) -> np.ndarray:
@@ -251,6 +269,7 @@ def type_history(
     history_nights: int,
     night_offset_hours: float = 12.0,
     names: Sequence[str] | None = None,
+    certified: Sequence[str] = (),
 ) -> TypeHistory:
     """The history of one type and mode from its rows and quality numbers.
 
@@ -266,6 +285,8 @@ def type_history(
         A night begins at its date plus this many hours (UT).
     names
         Quality numbers to follow; all of them (but bookkeeping numbers) when None.
+    certified
+        Nights of the changes certified for this type and mode.
 
     Raises
     ------
@@ -290,7 +311,7 @@ def type_history(
         len(ordered), len(names)
     )
     floors = np.array([tolerance(name, category) for name in names], dtype=np.float64).reshape(len(names), 2)
-    together = reference_band(frame_nights, matrix, mask, history_nights, (floors[:, 0], floors[:, 1]))
+    together = reference_band(frame_nights, matrix, mask, history_nights, (floors[:, 0], floors[:, 1]), certified=certified)
     values = {name: matrix[:, k] for k, name in enumerate(names)}
     bands = {
         name: Band(median=together.median[:, k], scatter=together.scatter[:, k], frames=together.frames[:, k])
@@ -310,6 +331,7 @@ def type_history(
         bands=bands,
         thresholds=_night_thresholds(ordered, nights),
         history_nights=history_nights,
+        certified=sorted(set(certified)),
     )
 
 
@@ -333,10 +355,13 @@ def load_type_history(
 ) -> TypeHistory | None:
     """The history of one instrument, image type and mode as stored; None when it has no frame.
 
-    Two queries: the frames' rows, then their quality numbers.
+    Three queries: the frames' rows, their quality numbers, the certified changes.
     """
     rows = store.image_rows(instrument=instrument, image_type=image_type, mode=mode)
     if not rows:
         return None
     metrics = store.metrics([r.image_id for r in rows], qc_version)
-    return type_history(rows, metrics, history_nights=settings.history_nights, night_offset_hours=settings.night_offset_hours)
+    certified = [c.night for c in store.certifications(image_type, mode)]
+    return type_history(
+        rows, metrics, history_nights=settings.history_nights, night_offset_hours=settings.night_offset_hours, certified=certified
+    )

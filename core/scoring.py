@@ -48,6 +48,7 @@ class Reference:
     kind: str
     frames: list[StoredImage]
     nights: int
+    since: str | None = None  # the night of the certified change the reference starts from
 
     def summary(self) -> dict:
         """What the reference was, for the stored explanation."""
@@ -57,11 +58,13 @@ class Reference:
             "nights": self.nights,
             "first_night": min((f.night for f in self.frames), default=None),
             "last_night": max((f.night for f in self.frames), default=None),
+            "certified_since": self.since,
         }
 
     def phrase(self, scored_in_reference: bool) -> str:
         if self.kind == "history":
-            return f"the last {self.nights} night{'s' if self.nights != 1 else ''}"
+            nights = f"the last {self.nights} night{'s' if self.nights != 1 else ''}"
+            return nights if self.since is None else f"{nights} since the change certified on {self.since}"
         others = len(self.frames) - (1 if scored_in_reference else 0)
         return f"the other {others} frames of this night" if self.nights == 0 else f"{others} frames of this and earlier nights"
 
@@ -97,20 +100,27 @@ def usable_as_reference(frame: StoredImage) -> bool:
 def choose_reference(
     store: Store, night: str, image_type: str, mode: str, frames: list[StoredImage], settings: Settings, fingerprint: str
 ) -> Reference:
-    """History if there is enough of it, else the night's frames (plus any history)."""
-    nights = store.earlier_nights(image_type, mode, night, settings.history_nights)
+    """History if there is enough of it, else the night's frames (plus any history).
+
+    The history starts at the newest change certified for this type and mode on or
+    before the night (:meth:`Store.certify`): frames from before an intervention no
+    longer stand for normal.
+    """
+    certified = store.certified_since(image_type, mode, night)
+    since = certified.night if certified else None
+    nights = store.earlier_nights(image_type, mode, night, settings.history_nights, since=since)
     history = (
         [f for f in store.images(fingerprint, qc.QC_VERSION, image_type=image_type, mode=mode, nights=nights) if usable_as_reference(f)]
         if nights
         else []
     )
     if len(history) >= settings.min_reference:
-        return Reference("history", history, len({f.night for f in history}))
+        return Reference("history", history, len({f.night for f in history}), since)
     tonight = [f for f in frames if not f.duplicate_of and (f.metrics or f.descriptor is not None)]
     combined = history + tonight
     if len(combined) >= MIN_FRAMES_TO_COMPARE:
-        return Reference("night", combined, len({f.night for f in history}))
-    return Reference("none", combined, len({f.night for f in history}))
+        return Reference("night", combined, len({f.night for f in history}), since)
+    return Reference("none", combined, len({f.night for f in history}), since)
 
 
 def score_group(frames: list[StoredImage], reference: Reference, settings: Settings) -> list[NewScore]:

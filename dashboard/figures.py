@@ -33,6 +33,7 @@ SCORE_SCALE = [[0.0, "#2c7bb6"], [0.33, "#abd9e9"], [0.34, "#fdae61"], [1.0, "#d
 BAND_FILL = "rgba(120, 160, 200, 0.22)"
 MEDIAN_COLOUR = "#7fa7cf"
 THRESHOLD_COLOUR = "#e45756"
+CERTIFIED_COLOUR = "#b07aa1"
 LINK_COLOUR = "#9aa5b1"
 CLUSTER_SHADES = ("rgba(217, 164, 65, 0.55)", "rgba(120, 160, 200, 0.55)")
 MAX_CLUSTER_BANDS = 300
@@ -474,6 +475,8 @@ class Series:
         A threshold per night (the score's), or None.
     floor
         The lowest value the quantity can take (0 for a score), or None.
+    certified
+        When each certified change began (the start of its night): a vertical line.
     """
 
     title: str
@@ -489,6 +492,7 @@ class Series:
     band_high: np.ndarray | None = None
     threshold: np.ndarray | None = None
     floor: float | None = None
+    certified: Sequence[datetime] = ()
 
 
 STATUS_STYLES = {
@@ -562,6 +566,19 @@ def _steps(times: Sequence[datetime], values: np.ndarray) -> tuple[np.ndarray, n
     return np.append(instants, instants[-1] + np.timedelta64(1, "D")), np.append(values, values[-1])
 
 
+def _runs(present: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, stop)`` of each run of consecutive True values."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(present, int), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _run_steps(times: Sequence[datetime], values: np.ndarray, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """The steps of nights ``first`` to ``stop - 1``, the last held until the next night (or for a day)."""
+    instants = _instants(times)
+    end = instants[stop] if stop < len(instants) else instants[-1] + np.timedelta64(1, "D")
+    return np.append(instants[first:stop], end), np.append(values[first:stop], values[stop - 1])
+
+
 def history_figure(series: Series, *, height: int = 300) -> go.Figure:
     """One quantity over time: the frames (by status), the reference band and median, the threshold.
 
@@ -575,24 +592,32 @@ def history_figure(series: Series, *, height: int = 300) -> go.Figure:
     shown = display_range(values, *band, floor=series.floor)
     traces = []
     if series.band_low is not None and series.band_high is not None and len(series.band_times):
-        times, high = _steps(list(series.band_times), np.asarray(series.band_high, dtype=np.float64))
-        _, low = _steps(list(series.band_times), np.asarray(series.band_low, dtype=np.float64))
-        _, median = _steps(list(series.band_times), np.asarray(series.band_median, dtype=np.float64))
-        traces += [
-            go.Scatter(
-                x=times, y=high, mode="lines", line={"width": 0, "shape": "hv"}, hoverinfo="skip", showlegend=False, legendgroup="band"
-            ),
-            go.Scatter(
-                x=times,
-                y=low,
-                mode="lines",
-                line={"width": 0, "shape": "hv"},
-                fill="tonexty",
-                fillcolor=BAND_FILL,
-                name="reference band",
-                hoverinfo="skip",
-                legendgroup="band",
-            ),
+        high_values = np.asarray(series.band_high, dtype=np.float64)
+        low_values = np.asarray(series.band_low, dtype=np.float64)
+        # One filled area per run of nights with a band: a fill across a gap (no reference yet, a
+        # certified change) would be drawn as a slanted polygon.
+        for number, (first, stop) in enumerate(_runs(np.isfinite(high_values) & np.isfinite(low_values))):
+            times, high = _run_steps(series.band_times, high_values, first, stop)
+            _, low = _run_steps(series.band_times, low_values, first, stop)
+            traces += [
+                go.Scatter(
+                    x=times, y=high, mode="lines", line={"width": 0, "shape": "hv"}, hoverinfo="skip", showlegend=False, legendgroup="band"
+                ),
+                go.Scatter(
+                    x=times,
+                    y=low,
+                    mode="lines",
+                    line={"width": 0, "shape": "hv"},
+                    fill="tonexty",
+                    fillcolor=BAND_FILL,
+                    name="reference band",
+                    hoverinfo="skip",
+                    legendgroup="band",
+                    showlegend=number == 0,
+                ),
+            ]
+        times, median = _steps(list(series.band_times), np.asarray(series.band_median, dtype=np.float64))
+        traces.append(
             go.Scatter(
                 x=times,
                 y=median,
@@ -600,8 +625,8 @@ def history_figure(series: Series, *, height: int = 300) -> go.Figure:
                 line={"color": MEDIAN_COLOUR, "width": 1, "dash": "dot", "shape": "hv"},
                 name="reference median",
                 hoverinfo="skip",
-            ),
-        ]
+            )
+        )
     if series.threshold is not None and len(series.band_times):
         times, threshold = _steps(list(series.band_times), np.asarray(series.threshold, dtype=np.float64))
         traces.append(
@@ -636,6 +661,10 @@ def history_figure(series: Series, *, height: int = 300) -> go.Figure:
             )
             shown_first = False
     figure = go.Figure(traces)
+    for start in series.certified:
+        figure.add_vline(
+            x=start, line={"color": CERTIFIED_COLOUR, "width": 1.5}, annotation_text="new normal", annotation_position="top left"
+        )
     title = f"{series.title} [{series.unit}]" if series.unit else series.title
     figure.update_layout(
         height=height,

@@ -442,6 +442,8 @@ def reference_summary(row: Row) -> str:
         text += ": " + ", ".join(counts)
     if reference.get("first_night") and reference.get("last_night"):
         text += f" ({reference['first_night']} to {reference['last_night']})"
+    if reference.get("certified_since"):
+        text += f", since the change certified on {reference['certified_since']}"
     return text
 
 

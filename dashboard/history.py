@@ -4,7 +4,9 @@ The score and the chosen quality numbers of every frame over time, each with its
 reference band (:mod:`core.history`: median and robust scatter of the usable frames of
 the nights before), the score with its threshold; flagged, accepted and rejected frames
 are marked. The numbers that strayed furthest from their bands are offered first. A
-click on a point opens its frame. The whole history is read in one go (its rows, then
+click on a point opens its frame. Changes certified by an expert ("new normal from this
+night on") are drawn as vertical lines, listed, and made here: the bands and the scores
+then start again from that night. The whole history is read in one go (its rows, then
 their quality numbers), never night by night, and computed again only when a frame,
 flag, verdict or score of the type changed.
 """
@@ -19,6 +21,7 @@ import streamlit as st
 
 from core.config import Settings
 from core.history import BAND_SIGMA, TypeHistory, frame_status, load_type_history
+from core.pipeline import rescore
 from core.store import Store
 from dashboard import batch, figures, frame_rows, selection, widgets
 from dashboard.night import empty_store_message
@@ -43,7 +46,8 @@ def page() -> None:
         return
     group = st.selectbox("Image type and mode", list(types), key="history_group", format_func=lambda g: _group_label(types[g]))
     rows = store.image_rows(instrument=group[0], image_type=group[1], mode=group[2])
-    history = _history(store, settings, group, tuple((r.image_id, frame_status(r), r.score) for r in rows))
+    certified = tuple(c.night for c in store.certifications(group[1], group[2]))
+    history = _history(store, settings, group, tuple((r.image_id, frame_status(r), r.score) for r in rows), certified)
     if history is None:
         st.info("This type has no frames any more; choose another.")
         return
@@ -66,7 +70,8 @@ def page() -> None:
     st.caption(
         f"{len(history.rows)} frames over {len(history.nights)} nights ({history.nights[0]} to {history.nights[-1]}). "
         f"Band: median ± {BAND_SIGMA:g} robust sigma of the usable frames (not rejected, not flagged unless accepted) "
-        f"of the {history.history_nights} nights before each night with frames. Triangles at an edge are beyond the "
+        f"of the {history.history_nights} nights before each night with frames"
+        f"{', and none before a certified change (the vertical lines)' if history.certified else ''}. Triangles at an edge are beyond the "
         "scale (the hover gives the value). Click a point to open its frame."
     )
     hover = [frame_rows.hover_text(r) for r in history.rows]
@@ -75,15 +80,16 @@ def page() -> None:
         st.info("No quality numbers are stored for this type's frames: only their scores can be shown.")
     for name in names:
         _chart(_metric_series(history, name, hover), f"history_chart:{name}")
+    _certifications(store, settings, history)
     _reviewed(store, history)
 
 
 @st.cache_data(show_spinner="Reading the history", max_entries=16)
-def _history(_store: Store, settings: Settings, group: tuple[str, str, str], frames: tuple) -> TypeHistory | None:
-    """The type's history, computed again only when its frames, their flags, verdicts or scores changed.
+def _history(_store: Store, settings: Settings, group: tuple[str, str, str], frames: tuple, certified: tuple) -> TypeHistory | None:
+    """The type's history, computed again only when its frames, their flags, verdicts, scores or certifications changed.
 
-    ``frames`` (image id, status, score of each frame) is the cache key, with the settings (the store's URL
-    among them) and the group.
+    ``frames`` (image id, status, score of each frame) and ``certified`` (the nights of its certified changes)
+    are the cache key, with the settings (the store's URL among them) and the group.
     """
     return load_type_history(_store, settings, *group)
 
@@ -114,6 +120,7 @@ def _score_series(history: TypeHistory, hover: Sequence[str]) -> figures.Series:
         band_times=history.night_starts,
         threshold=history.thresholds,
         floor=0.0,
+        certified=_certified_starts(history),
     )
 
 
@@ -136,7 +143,14 @@ def _metric_series(history: TypeHistory, name: str, hover: Sequence[str]) -> fig
         band_low=band.low(),
         band_median=band.median,
         band_high=band.high(),
+        certified=_certified_starts(history),
     )
+
+
+def _certified_starts(history: TypeHistory) -> list:
+    """When each certified change's night began (the nights with frames; a change certified between them starts at the next)."""
+    index = np.searchsorted(history.nights, history.certified)
+    return [history.night_starts[k] for k in index if k < len(history.nights)]
 
 
 def _chart(series: figures.Series, key: str) -> None:
@@ -154,6 +168,46 @@ def _open_clicked(key: str) -> None:
     clicked = selection.clicked_image_id(st.session_state[key])
     if clicked is not None:
         st.session_state[OPEN_KEY] = clicked
+
+
+def _certifications(store: Store, settings: Settings, history: TypeHistory) -> None:
+    """The changes certified for this type and mode, and the form that certifies one."""
+    st.subheader("Certified changes")
+    changes = store.certifications(history.image_type, history.mode)
+    if changes:
+        for change in changes:
+            note = f": {change.note}" if change.note else ""
+            st.markdown(f"- **from {change.night}**, certified by {change.reviewer} on {change.created_at:%Y-%m-%d}{note}")
+    else:
+        st.caption("None: the reference of this type and mode rests on its recent accepted frames, whatever their night.")
+    message = st.session_state.pop("history_certified", None)
+    if message:
+        st.success(message)
+    expander = st.expander("Certify a new normal from a night on (after an intervention: a new lamp, a CCD warm-up ...)")
+    with expander, st.form("history_certify", border=False):
+        night = st.selectbox("First night of the new normal", list(reversed(history.nights)), key="history_certify_night")
+        reviewer = st.text_input("Reviewer", value=st.session_state.get("reviewer_name", ""), key="history_certify_reviewer")
+        note = st.text_input("What changed", key="history_certify_note", placeholder="e.g. ThAr lamp replaced")
+        submitted = st.form_submit_button("Certify and rescore", type="primary")
+    if not submitted:
+        return
+    if not reviewer.strip():
+        st.error("Say who certifies the change (Reviewer).")
+        return
+    try:
+        store.certify(history.image_type, history.mode, night, reviewer, note)
+    except ValueError as error:
+        st.error(f"The change was not certified: {error}")
+        return
+    st.session_state["reviewer_name"] = reviewer.strip()
+    later = [n for n in store.nights() if n >= night]
+    with st.spinner(f"Scoring {len(later)} night{'s' if len(later) != 1 else ''} from {night} again"):
+        flagged = rescore(settings, later, store=store)
+    st.session_state["history_certified"] = (
+        f"{history.image_type} · {history.mode or 'no mode'} is new normal from {night} on; "
+        f"{len(flagged)} night{'s' if len(flagged) != 1 else ''} scored again, {sum(flagged.values())} frames flagged."
+    )
+    st.rerun()
 
 
 def _reviewed(store: Store, history: TypeHistory) -> None:

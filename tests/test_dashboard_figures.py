@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import datetime, timedelta
 
@@ -179,6 +180,25 @@ def test_history_draws_the_band_and_marks_flags_and_verdicts() -> None:
     assert rejected.customdata.tolist() == [4] and rejected.y[0] == 190.0
     assert "&lt;b&gt;" in rejected.hovertext[0]
     assert "level, amplifier 1 [ADU]" in figure.layout.title.text
+
+
+def test_a_band_with_a_gap_is_two_areas_and_none_spans_the_gap() -> None:
+    band = np.array([np.nan, 170.0, 170.2, np.nan, np.nan, 180.0, 180.1])
+    figure = figures.history_figure(series([170.0] * 3 + [180.0] * 4, band_low=band - 1, band_median=band, band_high=band + 1))
+    areas = [t for t in figure.data if t.fill == "tonexty"]
+    assert len(areas) == 2 and [t.showlegend for t in areas] == [True, False]
+    nights = series([0.0] * 7).band_times
+    assert [len(t.x) for t in areas] == [3, 3]
+    assert areas[0].x[-1] == np.datetime64(nights[3]) and areas[1].x[0] == np.datetime64(nights[5])
+    assert all(np.isfinite(t.y).all() for t in areas)
+
+
+def test_a_certified_change_is_a_vertical_line() -> None:
+    start = datetime(2024, 1, 3, 12)
+    figure = figures.history_figure(dataclasses.replace(series([170.0] * 5), certified=[start]))
+    [line] = figure.layout.shapes
+    assert line.type == "line" and line.x0 == line.x1 == start
+    assert figure.layout.annotations[0].text == "new normal"
 
 
 def test_history_of_many_frames_is_drawn_with_webgl() -> None:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.config import load_settings
+from core.report import night_report
+from core.store import Store
 from dashboard.history import METRICS_SHOWN
 from tests.analytics_home import (  # noqa: F401 (fixture)
     ARC,
@@ -86,3 +89,30 @@ def test_an_empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALSPOT_DATABASE_URL", raising=False)
     at = open_page("history")
     assert "calspot ingest PATH" in at.info[0].value
+
+
+def test_a_change_is_certified_from_the_page_drawn_and_rescored(analytics_home: Path) -> None:
+    at = open_page("history")
+    assert any("None: the reference of this type and mode" in c.value for c in at.caption)
+    night = NIGHTS[3]
+    at.selectbox(key="history_certify_night").set_value(night)
+    at.text_input(key="history_certify_reviewer").input("ana")
+    at.text_input(key="history_certify_note").input("new CCD controller")
+    next(b for b in at.button if b.label == "Certify and rescore").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(f"new normal from {night} on" in s.value for s in at.success)
+    assert any(f"from {night}" in m.value and "ana" in m.value and "new CCD controller" in m.value for m in at.markdown)
+    store = Store.open(load_settings(analytics_home))
+    [change] = store.certifications(BIAS, "1x1")
+    assert (change.night, change.reviewer, change.note) == (night, "ana", "new CCD controller")
+    rescored = [r for r in night_report(store, NIGHTS[-1]) if r["image_type"] == BIAS]
+    assert rescored and all(r["details"]["reference"]["certified_since"] == night for r in rescored)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [shape["type"] for shape in spec["layout"]["shapes"]] == ["line"]  # the change, on the score chart
+
+
+def test_a_certification_needs_a_reviewer(analytics_home: Path) -> None:
+    at = open_page("history")
+    next(b for b in at.button if b.label == "Certify and rescore").click().run()
+    assert "Say who certifies the change" in at.error[0].value
+    assert Store.open(load_settings(analytics_home)).certifications() == []

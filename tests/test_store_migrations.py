@@ -1,8 +1,9 @@
 """Stores of older calspot are upgraded in place, once, after a backup; newer ones are refused.
 
 ``tests/data/stores/calspot-schema1.sqlite`` was written by calspot as released before
-Alembic (schema version 1; see the README there): these tests open copies of it with
-today's code.
+Alembic (schema version 1), ``calspot-schema2.sqlite`` by the release that added maps
+and clusterings (schema version 2; see the README there): these tests open copies of
+them with today's code.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from core.store.schema import Base
 from tests.conftest import FILLED_FLAGGED_FILE, FILLED_NIGHT, FILLED_REASONS, FILLED_UNREADABLE_FILE
 
 OLD_STORE = Path(__file__).parent / "data" / "stores" / "calspot-schema1.sqlite"
+SCHEMA2_STORE = Path(__file__).parent / "data" / "stores" / "calspot-schema2.sqlite"
+EVERY_VERSION = list(range(1, SCHEMA_VERSION + 1))
 OLD_TABLES = ("runs", "files", "images", "descriptors", "quality", "scores", "labels")
 
 
@@ -86,7 +89,7 @@ def test_an_old_store_is_upgraded_in_place_after_a_backup_and_keeps_every_row(tm
     [backup] = backups(database)
     assert backup.name.startswith("calspot.sqlite.backup-0001-")
     [message] = [r.getMessage() for r in caplog.records if r.name == "core.store"]
-    assert message.startswith("upgraded the store at ") and "from schema 1 to schema 2" in message
+    assert message.startswith("upgraded the store at ") and f"from schema 1 to schema {SCHEMA_VERSION}" in message
     assert f"(backup: {backup})" in message and "\n" not in message
 
     assert row_counts(database) == before
@@ -104,14 +107,30 @@ def test_an_old_store_is_upgraded_in_place_after_a_backup_and_keeps_every_row(tm
     store.save_map("m", "night:" + FILLED_NIGHT, "pca", {}, "test", [flagged.image_id], np.zeros((1, 2)))
     assert store.stored_map("m").image_ids.tolist() == [flagged.image_id]
     assert query(database, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
-    assert [v for (v,) in query(database, "SELECT version FROM schema_info ORDER BY id")] == [1, SCHEMA_VERSION]
+    assert [v for (v,) in query(database, "SELECT version FROM schema_info ORDER BY id")] == EVERY_VERSION
 
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="core.store"):
         Store(url(database))
     assert not [r for r in caplog.records if r.name == "core.store"]
     assert backups(database) == [backup]
-    assert [v for (v,) in query(database, "SELECT version FROM schema_info ORDER BY id")] == [1, SCHEMA_VERSION]
+    assert [v for (v,) in query(database, "SELECT version FROM schema_info ORDER BY id")] == EVERY_VERSION
+
+
+def test_a_store_of_schema_two_keeps_its_maps_and_verdicts_and_gains_certifications(tmp_path):
+    database = tmp_path / "home" / "calspot.sqlite"
+    database.parent.mkdir()
+    shutil.copy(SCHEMA2_STORE, database)
+    store = Store(url(database))
+    assert len(backups(database)) == 1
+    assert query(database, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
+    assert [v for (v,) in query(database, "SELECT version FROM schema_info ORDER BY id")] == EVERY_VERSION
+    stored = store.stored_map("night-map")
+    assert stored.method == "pca" and len(stored.image_ids) == len(store.image_rows(night=FILLED_NIGHT))
+    assert {(label.verdict, label.reviewer) for label in store.labels()} == {("reject", "ana"), ("reject", "ben")}
+    [flagged] = [row for row in store.image_rows(night=FILLED_NIGHT) if row.flagged]
+    store.certify(flagged.image_type, flagged.mode, FILLED_NIGHT, "ana", "new bias level after the CCD warm-up")
+    assert [c.reviewer for c in store.certifications(flagged.image_type, flagged.mode)] == ["ana"]
 
 
 def test_the_command_line_says_in_one_line_that_it_upgraded_the_store(tmp_path):
@@ -126,7 +145,7 @@ def test_the_command_line_says_in_one_line_that_it_upgraded_the_store(tmp_path):
     assert done.returncode == 0, done.stderr
     [backup] = backups(database)
     assert done.stderr.splitlines() == [
-        f"WARNING core.store: upgraded the store at {url(database)} from schema 1 to schema 2 (backup: {backup})"
+        f"WARNING core.store: upgraded the store at {url(database)} from schema 1 to schema {SCHEMA_VERSION} (backup: {backup})"
     ]
     assert FILLED_NIGHT in done.stdout
 
@@ -136,9 +155,9 @@ def test_calspot_upgrade_upgrades_an_old_store_and_then_has_nothing_to_do(tmp_pa
     assert main(["--home", str(database.parent), "upgrade"]) == 0
     [backup] = backups(database)
     out = capsys.readouterr().out
-    assert out == f"upgraded the store at {url(database)} from schema 1 to schema 2 (backup: {backup})\n"
+    assert out == f"upgraded the store at {url(database)} from schema 1 to schema {SCHEMA_VERSION} (backup: {backup})\n"
     assert main(["--home", str(database.parent), "upgrade"]) == 0
-    assert "is at schema 2" in capsys.readouterr().out and backups(database) == [backup]
+    assert f"is at schema {SCHEMA_VERSION}" in capsys.readouterr().out and backups(database) == [backup]
 
 
 def test_a_store_from_a_newer_calspot_is_refused_in_one_line(tmp_path, capsys):
@@ -164,7 +183,7 @@ def test_a_store_without_alembic_of_an_unknown_version_is_refused(tmp_path):
     query_connection.execute("UPDATE schema_info SET version = 7")
     query_connection.commit()
     query_connection.close()
-    with pytest.raises(StoreError, match="has schema version 7; this calspot reads version 2"):
+    with pytest.raises(StoreError, match=f"has schema version 7; this calspot reads version {SCHEMA_VERSION}"):
         Store(url(database))
     assert not backups(database)
 
@@ -201,7 +220,7 @@ def test_two_processes_opening_an_old_store_at_once_upgrade_it_once(tmp_path):
         process.join(timeout=60)
     assert images == [6, 6] and [p.exitcode for p in processes] == [0, 0]
     assert len(backups(database)) == 1
-    assert [v for (v,) in query(database, "SELECT version FROM schema_info ORDER BY id")] == [1, SCHEMA_VERSION]
+    assert [v for (v,) in query(database, "SELECT version FROM schema_info ORDER BY id")] == EVERY_VERSION
     assert query(database, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
 
 

@@ -1,8 +1,8 @@
-"""The store: files, images, descriptors, quality numbers, scores, runs, labels, maps and clusterings.
+"""The store: files, images, descriptors, quality numbers, scores, runs, labels, maps, clusterings, certifications.
 
 :class:`Store` is the one door to the database; its parts live in one module per
 family of tables (``files``, ``scores``, ``images``, ``reports``, ``labels``,
-``analytics``), the records it takes and gives in ``records``, the tables in
+``analytics``, ``certifications``), the records it takes and gives in ``records``, the tables in
 ``schema``, and the upgrade of older stores in ``migrate``. SQLite in the home by
 default; any SQLAlchemy URL by configuration.
 """
@@ -15,6 +15,7 @@ from .migrate import Upgrade
 from .records import (
     HEADER_TYPE_KEYWORD,
     VERDICTS,
+    CertifiedChange,
     ImageRow,
     NewFile,
     NewImage,
@@ -37,6 +38,7 @@ __all__ = [
     "HEAD_REVISION",
     "SCHEMA_VERSION",
     "VERDICTS",
+    "CertifiedChange",
     "ImageRow",
     "NewFile",
     "NewImage",

@@ -225,3 +225,16 @@ class StoredClustering:
     labels: np.ndarray
     names: dict[int, str]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class CertifiedChange:
+    """An expert's word that, for one image type and mode, the frames from ``night`` on are the new normal."""
+
+    certification_id: int
+    image_type: str
+    mode: str
+    night: str
+    reviewer: str
+    note: str
+    created_at: datetime

@@ -6,6 +6,8 @@ version). Scores and labels are append-only: a new row supersedes an older one,
 nothing is overwritten, and every label says who, when, and which model version
 showed the flag. Maps and clusterings are keyed by the set of images, the method, its
 parameters and the embedder fingerprint; their arrays are stored as ``.npy`` bytes.
+Certifications (an expert's "new normal from this night on" for a type and mode) are
+append-only too.
 
 These classes describe the newest schema. A store made by an older calspot is brought
 here by the Alembic revisions in ``migrations/versions`` (see :mod:`core.store.migrate`);
@@ -32,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The Alembic revision of this schema; revision "000N" is schema version N.
 HEAD_REVISION = f"{SCHEMA_VERSION:04d}"
 
@@ -226,4 +228,19 @@ class Clustering(Base):
     image_ids: Mapped[bytes] = mapped_column(LargeBinary)
     labels: Mapped[bytes] = mapped_column(LargeBinary)
     names: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Certification(Base):
+    """An expert's word that, for one image type and mode, the frames from a night on are the new normal."""
+
+    __tablename__ = "certifications"
+    __table_args__ = (Index("ix_certifications_type", "image_type", "mode", "night"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_type: Mapped[str] = mapped_column(String(160))
+    mode: Mapped[str] = mapped_column(String(200), default="")
+    night: Mapped[str] = mapped_column(String(10))
+    reviewer: Mapped[str] = mapped_column(String(120))
+    note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

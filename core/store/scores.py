@@ -88,12 +88,13 @@ class ScoresPart(StorePart):
             for image, path, duplicate_path, vector, metrics, profiles in rows
         ]
 
-    def earlier_nights(self, image_type: str, mode: str, before: str, count: int) -> list[str]:
-        """The latest ``count`` nights before ``before`` that have images of this type and mode."""
+    def earlier_nights(self, image_type: str, mode: str, before: str, count: int, since: str | None = None) -> list[str]:
+        """The latest ``count`` nights before ``before`` (and on or after ``since``) with images of this type and mode."""
+        later = [] if since is None else [Image.night >= since]
         with self._sessions() as session:
             rows = session.scalars(
                 select(Image.night)
-                .where(Image.image_type == image_type, Image.mode == mode, Image.night < before)
+                .where(Image.image_type == image_type, Image.mode == mode, Image.night < before, *later)
                 .distinct()
                 .order_by(Image.night.desc())
                 .limit(count)

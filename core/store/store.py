@@ -1,7 +1,7 @@
 """The one door to the database: :class:`Store`, made of one part per family of tables.
 
 The parts speak the domain (``save_files``, ``images``, ``night_rows``, ``add_label``,
-``sample_image_ids``, ``save_map``) so that the rest of calspot never writes SQL.
+``sample_image_ids``, ``save_map``, ``certify``) so that the rest of calspot never writes SQL.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import Settings
 from .analytics import AnalyticsPart
+from .certifications import CertificationsPart
 from .database import open_database, transaction
 from .files import FilesPart
 from .images import ImagesPart
@@ -20,7 +21,7 @@ from .schema import Run, utcnow
 from .scores import ScoresPart
 
 
-class Store(FilesPart, ScoresPart, ImagesPart, ReportsPart, LabelsPart, AnalyticsPart):
+class Store(FilesPart, ScoresPart, ImagesPart, ReportsPart, LabelsPart, AnalyticsPart, CertificationsPart):
     """Calspot's database.
 
     Parameters
