@@ -54,10 +54,10 @@ def calspot(*args: str) -> str:
     return done.stdout
 
 
-def simulate(raw: Path, seed: int, history: int, test_nights: int, scale: float, defect_rate: float) -> None:
+def simulate(raw: Path, seed: int, history: int, test_nights: int, scale: float, defect_rate: float, severity: str) -> None:
     """Simulated nights, written once per parameter set (kept between benchmark runs)."""
     stamp = raw / "PARAMETERS"
-    wanted = f"seed={seed} history={history} test={test_nights} scale={scale} rate={defect_rate}\n"
+    wanted = f"seed={seed} history={history} test={test_nights} scale={scale} rate={defect_rate} severity={severity}\n"
     if stamp.is_file() and stamp.read_text() == wanted:
         return
     calspot(
@@ -71,6 +71,8 @@ def simulate(raw: Path, seed: int, history: int, test_nights: int, scale: float,
         str(seed),
         "--scale",
         str(scale),
+        "--severity",
+        severity,
         "--defect-rate",
         str(defect_rate),
     )
@@ -170,6 +172,7 @@ def main() -> None:
     parser.add_argument("--test-nights", type=int, default=6)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--defect-rate", type=float, default=0.4)
+    parser.add_argument("--severity", choices=("gross", "subtle"), default="gross", help="the simulator's defects")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out/quality"))
     parser.add_argument("--weights", default=os.environ.get("CALSPOT_WEIGHTS", "auto"))
     args = parser.parse_args()
@@ -178,7 +181,7 @@ def main() -> None:
         raw = (args.workdir / f"seed{seed}" / "raw").resolve()
         home = (args.workdir / f"seed{seed}" / "home").resolve()
         started = time.perf_counter()
-        simulate(raw, seed, args.history, args.test_nights, args.scale, args.defect_rate)
+        simulate(raw, seed, args.history, args.test_nights, args.scale, args.defect_rate, args.severity)
         simulated = time.perf_counter()
         if home.exists():
             subprocess.run(["rm", "-rf", str(home)], check=True)
@@ -186,7 +189,7 @@ def main() -> None:
         ingested = time.perf_counter()
         per_type, per_family, summary = evaluate(outcomes(raw, home, args.history))
         print(
-            f"\n=== seed {seed}: {args.history} history + {args.test_nights} test nights, scale {args.scale} "
+            f"\n=== seed {seed}: {args.history} history + {args.test_nights} test nights, scale {args.scale}, {args.severity} defects "
             f"(simulate {simulated - started:.0f} s, ingest {ingested - simulated:.0f} s) ==="
         )
         print(table("Per image type (test nights)", per_type))

@@ -141,6 +141,12 @@ def _simulation_options(parser: argparse.ArgumentParser, nights: int = 12, scale
     parser.add_argument("--compress", choices=("none", "Z", "gz"), default="none", help="write .fits, .fits.Z or .fits.gz")
     parser.add_argument("--defect-rate", type=float, default=0.4, help="share of test-night frames with a defect")
     parser.add_argument("--intervention-night", type=int, help="night index after which orders and lamp flux jump")
+    parser.add_argument(
+        "--severity",
+        choices=("gross", "subtle"),
+        default="gross",
+        help="gross defects (default), or subtle ones: a few times the natural night-to-night scatter",
+    )
 
 
 # commands ---------------------------------------------------------------------------
@@ -299,6 +305,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             compress=args.compress,
             defect_rate=args.defect_rate,
             intervention_night=args.intervention_night,
+            severity=args.severity,
             progress=lambda done, total: progress("simulate", done, total),
         )
     print(f"simulated {args.nights} nights into {args.outdir} (truth: {truth})")

@@ -13,10 +13,12 @@ flag, verdict or score of the type changed.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.config import Settings
@@ -47,7 +49,9 @@ def page() -> None:
     group = st.selectbox("Image type and mode", list(types), key="history_group", format_func=lambda g: _group_label(types[g]))
     rows = store.image_rows(instrument=group[0], image_type=group[1], mode=group[2])
     certified = tuple(c.night for c in store.certifications(group[1], group[2]))
-    history = _history(store, settings, group, tuple((r.image_id, frame_status(r), r.score) for r in rows), certified)
+    frames = tuple((r.image_id, frame_status(r), r.score) for r in rows)
+    history = _history(store, settings, group, frames, certified)
+    version = hashlib.sha1(repr((settings, group, frames, certified)).encode()).hexdigest()
     if history is None:
         st.info("This type has no frames any more; choose another.")
         return
@@ -74,12 +78,11 @@ def page() -> None:
         f"{', and none before a certified change (the vertical lines)' if history.certified else ''}. Triangles at an edge are beyond the "
         "scale (the hover gives the value). Click a point to open its frame."
     )
-    hover = [frame_rows.hover_text(r) for r in history.rows]
-    _chart(_score_series(history, hover), "history_chart_score")
+    _chart(history, version, None, "history_chart_score")
     if not ranked:
         st.info("No quality numbers are stored for this type's frames: only their scores can be shown.")
     for name in names:
-        _chart(_metric_series(history, name, hover), f"history_chart:{name}")
+        _chart(history, version, name, f"history_chart:{name}")
     _certifications(store, settings, history)
     _reviewed(store, history)
 
@@ -153,9 +156,17 @@ def _certified_starts(history: TypeHistory) -> list:
     return [history.night_starts[k] for k in index if k < len(history.nights)]
 
 
-def _chart(series: figures.Series, key: str) -> None:
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _figure(_history: TypeHistory, version: str, name: str | None) -> go.Figure:
+    """The chart of the score (``name`` None) or of one quality number, per version of the history (read-only)."""
+    hover = [frame_rows.hover_text(r) for r in _history.rows]
+    series = _score_series(_history, hover) if name is None else _metric_series(_history, name, hover)
+    return figures.history_figure(series)
+
+
+def _chart(history: TypeHistory, version: str, name: str | None, key: str) -> None:
     st.plotly_chart(
-        figures.history_figure(series),
+        _figure(history, version, name),
         key=key,
         on_select=partial(_open_clicked, key),
         selection_mode="points",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.cluster import cluster_frames
@@ -75,10 +76,11 @@ def page() -> None:
     with colour_column:
         colour_by = st.selectbox("Colour by", frame_rows.MAP_COLOURINGS, key="map_colour")
     fingerprint = expected_fingerprint(settings)
-    view = _stored_or_computed(store, settings, night, method, instrument, fingerprint)
+    revision = store.revision()
+    view = _stored_or_computed(store, settings, night, method, instrument, fingerprint, revision)
     if view is None:
         return
-    _draw(store, *view, colour_by, fingerprint)
+    _draw(store, *view, colour_by, fingerprint, revision)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -93,10 +95,10 @@ def _stored_view(
 
 
 def _stored_or_computed(
-    store: Store, settings, night: str, method: str, instrument: str | None, fingerprint: str
+    store: Store, settings, night: str, method: str, instrument: str | None, fingerprint: str, revision: tuple[int, ...]
 ) -> tuple[FrameMap, list[str]] | None:
     """The stored map and its hover texts; else the offer to compute it (then a rerun shows it), or why there is none (None)."""
-    view = _stored_view(store, settings, store.url, repr(settings), night, method, instrument, store.revision())
+    view = _stored_view(store, settings, store.url, repr(settings), night, method, instrument, revision)
     if view is not None:
         return view
     rows = store.image_rows(night=night, instrument=instrument)
@@ -156,7 +158,24 @@ def _clusters(_store: Store, url: str, map_key: str, image_ids: tuple[int, ...],
     return {f.image_id: f"cluster {f.cluster}: {f.cluster_name}" for f in clustering.frames if f.cluster is not None}
 
 
-def _draw(store: Store, frame_map: FrameMap, hover: list[str], colour_by: str, fingerprint: str) -> None:
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _figure(
+    _frame_map: FrameMap, _hover: list[str], _clusters: dict[int, str] | None, url: str, map_key: str, colour_by: str, revision: tuple
+) -> go.Figure:
+    """The map's figure, per store, map, colouring and revision (read-only: shared by sessions and reruns)."""
+    rows = _frame_map.rows
+    hover = [frame_rows.hover_text(r, _clusters.get(r.image_id)) for r in rows] if _clusters else _hover
+    return figures.map_figure(
+        _frame_map.coordinates,
+        _frame_map.image_ids,
+        _frame_map.tonight,
+        hover,
+        frame_rows.colouring(rows, colour_by, _clusters),
+        method=_frame_map.method,
+    )
+
+
+def _draw(store: Store, frame_map: FrameMap, hover: list[str], colour_by: str, fingerprint: str, revision: tuple[int, ...]) -> None:
     rows = frame_map.rows
     clusters = None
     if colour_by == "cluster":
@@ -164,16 +183,7 @@ def _draw(store: Store, frame_map: FrameMap, hover: list[str], colour_by: str, f
             clusters = _clusters(store, store.url, frame_map.key, tuple(int(i) for i in frame_map.image_ids), fingerprint)
         except ValueError as error:
             st.warning(f"The frames could not be clustered ({error}); colour by image type instead.")
-    if clusters:
-        hover = [frame_rows.hover_text(r, clusters.get(r.image_id)) for r in rows]
-    figure = figures.map_figure(
-        frame_map.coordinates,
-        frame_map.image_ids,
-        frame_map.tonight,
-        hover,
-        frame_rows.colouring(rows, colour_by, clusters),
-        method=frame_map.method,
-    )
+    figure = _figure(frame_map, hover, clusters, store.url, frame_map.key, colour_by, revision)
     st.plotly_chart(
         figure,
         key=CHART_KEY,

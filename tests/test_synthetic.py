@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from core.cli import main
 from core.synthetic import (
     DEFECT_FAMILIES,
     TRUTH_COLUMNS,
@@ -437,3 +438,65 @@ def test_defects_apply_only_to_their_types() -> None:
     assert set().union(*(defects_for(t) for t in ("BIAS", "LAMP,FLAT", "LAMP,WAVE"))) == set(DEFECT_FAMILIES)
     with pytest.raises(ValueError, match="does not apply"):
         simulate_frame("BLUE", "BIAS", defect="saturated_flat", scale=SCALE)
+
+
+# ----------------------------------------------------------------------------- subtle defects
+
+
+def test_subtle_nights_hold_every_family_at_a_few_times_the_natural_scatter(tmp_path: Path) -> None:
+    simulate_nights(tmp_path, nights=3, test_nights=2, scale=0.04, seed=11, defect_rate=0.4, severity="subtle")
+    tests = [r for r in read_truth(tmp_path / "truth.csv") if r["defect"]]
+    assert {r["defect"] for r in tests} == set(DEFECT_FAMILIES)
+    for row in tests:
+        detail, family = row["detail"], row["defect"]
+        if family == "bias_level_jump":
+            assert 0.3 <= abs(float(re.search(r"([+-][\d.]+) ADU", detail).group(1))) <= 0.6
+        elif family == "low_flux_flat":
+            assert 97.0 <= float(re.search(r"flux ([\d.]+) %", detail).group(1)) <= 98.5
+        elif family == "lamp_off_arc":
+            assert 93 <= int(re.search(r"lines at (\d+) %", detail).group(1)) <= 96
+        elif family == "saturated_flat":
+            assert "saturated" not in detail
+        elif family == "truncated_file":
+            assert 95 <= int(re.search(r"cut at (\d+) %", detail).group(1)) <= 99
+
+
+def test_an_unknown_severity_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown severity 'faint'; use one of gross, subtle"):
+        simulate_frame("BLUE", "BIAS", scale=SCALE, severity="faint")
+
+
+def test_a_subtle_bias_jump_moves_one_amplifier_by_a_fraction_of_an_adu() -> None:
+    good, bad = pair("BLUE", "BIAS", None, "bias_level_jump", severity="subtle")
+    amp, delta = re.match(r"amp ([AB]) ([+-][\d.]+) ADU", bad.details[0]).groups()
+    cols = amp_columns(bad.hdul[0], "AB".index(amp))
+    shift = np.mean(bad.hdul[0].data[:, cols].astype(float)) - np.mean(good.hdul[0].data[:, cols].astype(float))
+    assert 0.3 <= abs(float(delta)) <= 0.6
+    assert shift == pytest.approx(float(delta), abs=0.1)
+
+
+def test_a_subtle_low_flux_flat_is_a_few_percent_dimmer() -> None:
+    good, bad = pair("BLUE", "LAMP,FLAT", 437, "low_flux_flat", severity="subtle")
+    flux = float(re.search(r"flux ([\d.]+) %", bad.details[0]).group(1)) / 100
+    bias = np.median(overscan(good.hdul[0], 0))
+    lit = illuminated(good.hdul[0]) - bias
+    ratio = np.sum((illuminated(bad.hdul[0]) - bias)[lit > 1000]) / np.sum(lit[lit > 1000])
+    assert ratio == pytest.approx(flux, abs=0.003)
+
+
+def test_a_subtle_weak_arc_keeps_its_lines_a_few_percent_fainter() -> None:
+    good, bad = pair("BLUE", "LAMP,WAVE", 390, "lamp_off_arc", severity="subtle")
+    intensity = int(re.search(r"lines at (\d+) %", bad.details[0]).group(1)) / 100
+    bias = np.median(overscan(good.hdul[0], 0))
+    signal = illuminated(good.hdul[0]) - bias
+    peaks = (signal > 2000) & (illuminated(good.hdul[0]) < 50000)  # lines, not saturated; the continuum hardly counts
+    ratio = np.sum(illuminated(bad.hdul[0])[peaks] - bias) / np.sum(signal[peaks])
+    assert peaks.sum() > 20
+    assert ratio == pytest.approx(intensity, abs=0.015)
+
+
+def test_calspot_simulate_writes_subtle_defects_when_asked(tmp_path: Path) -> None:
+    args = ["simulate", str(tmp_path), "--nights", "2", "--test-nights", "1", "--scale", "0.02", "--defect-rate", "1"]
+    assert main([*args, "--severity", "subtle"]) == 0
+    jumps = [r["detail"] for r in read_truth(tmp_path / "truth.csv") if r["defect"] == "bias_level_jump"]
+    assert jumps and all(abs(float(re.search(r"([+-][\d.]+) ADU", d).group(1))) <= 0.6 for d in jumps)

@@ -30,7 +30,7 @@ The instrument model and the defects live apart:
 - :mod:`~core.synthetic.nights`: :func:`simulate_nights`, the nights on disk and ``truth.csv``.
 """
 
-from .defects import DEFECT_FAMILIES, defects_for
+from .defects import DEFECT_FAMILIES, SEVERITIES, defects_for
 from .frames import COMPRESSIONS, Exposure, SimulatedFrame
 from .instrument import DPR_TYPES, SETTINGS
 from .nights import TRUTH_COLUMNS, TRUTH_FILE, simulate_nights
@@ -41,6 +41,7 @@ __all__ = [
     "DEFECT_FAMILIES",
     "DPR_TYPES",
     "SETTINGS",
+    "SEVERITIES",
     "TRUTH_COLUMNS",
     "TRUTH_FILE",
     "Exposure",

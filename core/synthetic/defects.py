@@ -3,7 +3,11 @@
 Each family of :data:`DEFECT_FAMILIES` is a fault an expert looks for on calibrations: a
 jump of an amplifier's bias level, pick-up noise, a light leak, garbled rows, a lamp off,
 orders or lines that moved, a cosmic-ray shower, a file cut short. A drawer picks the
-magnitude for one exposure and writes the detail that goes to ``truth.csv``; the simulator
+magnitude for one exposure and writes the detail that goes to ``truth.csv``, at one of two
+:data:`SEVERITIES`: ``gross`` (what any eye sees: a bias jump of 5-20 ADU, a lamp at 0-20 %)
+or ``subtle`` (a few times the natural night-to-night scatter of what it changes: a bias
+jump of 0.3-0.6 ADU, a lamp 1.5-3 % off, arc lines 4-7 % weaker, orders and lines moved
+by 0.25-0.45 px; every family kept, a wrong type and a cut file stay what they are); the simulator
 applies each family where it belongs in the chain of light and read-out, with the masks
 and patterns at the end of this module for glows, vignetting, pick-up and garbled rows.
 """
@@ -38,6 +42,45 @@ DEFECT_FAMILIES: tuple[str, ...] = (
 )
 """Names of the faults the simulator can inject, as written in ``truth.csv``."""
 
+
+SEVERITIES: tuple[str, ...] = ("gross", "subtle")
+"""How strong the injected defects are (see the module's docstring)."""
+
+# (low, high) of each family's magnitude per severity; positions in full-size pixels,
+# row counts at full size, fractions of the normal flux or of the pixels.
+MAGNITUDES: Mapping[str, Mapping[str, tuple[float, float]]] = {
+    "gross": {
+        "bias_level_jump": (5.0, 20.0),
+        "read_noise": (1.5, 3.0),
+        "pickup_noise": (1.0, 3.0),
+        "light_leak": (5.0, 60.0),
+        "corrupted_rows": (10.0, 200.0),
+        "low_flux_flat": (0.0, 0.2),
+        "saturated_flat": (5.0, 10.0),
+        "shifted_orders": (3.0, 15.0),
+        "vignetted_flat": (0.1, 0.6),
+        "lamp_off_arc": (0.0, 0.5),
+        "shifted_lines": (2.0, 10.0),
+        "cosmic_shower": (3e-4, 1e-3),
+        "truncated_file": (0.2, 0.9),
+    },
+    "subtle": {
+        "bias_level_jump": (0.3, 0.6),
+        "read_noise": (1.1, 1.25),
+        "pickup_noise": (0.3, 0.6),
+        "light_leak": (1.0, 3.0),
+        "corrupted_rows": (2.0, 6.0),
+        "low_flux_flat": (0.97, 0.985),
+        "saturated_flat": (1.015, 1.03),
+        "shifted_orders": (0.25, 0.45),
+        "vignetted_flat": (0.9, 0.95),
+        "lamp_off_arc": (0.93, 0.96),
+        "shifted_lines": (0.25, 0.45),
+        "cosmic_shower": (3e-5, 8e-5),
+        "truncated_file": (0.95, 0.99),
+    },
+}
+"""Where each family's magnitude is drawn from, per severity."""
 
 _ALL_TYPES = frozenset(DPR_TYPES)
 APPLIES_TO: Mapping[str, frozenset[str]] = {
@@ -106,7 +149,8 @@ class Target:
     """What the magnitude of a defect depends on: the exposure, the chip hit, the frame scale.
 
     ``scale`` converts full-size row counts, ``order_scale`` order positions and
-    ``line_scale`` line positions to this frame's pixels.
+    ``line_scale`` line positions to this frame's pixels; ``severity`` is one of
+    :data:`SEVERITIES`.
     """
 
     exposure: Exposure
@@ -114,6 +158,16 @@ class Target:
     scale: float
     order_scale: float
     line_scale: float
+    severity: str = "gross"
+
+    @property
+    def subtle(self) -> bool:
+        return self.severity == "subtle"
+
+    def magnitude(self, rng: np.random.Generator, family: str) -> float:
+        """A magnitude of ``family`` drawn uniformly from its range at this severity."""
+        low, high = MAGNITUDES[self.severity][family]
+        return float(rng.uniform(low, high))
 
 
 _Drawn = tuple[dict[str, Any], str]
@@ -130,13 +184,13 @@ def _region_name(where: str) -> str:
 
 
 def _draw_bias_level_jump(rng: np.random.Generator, target: Target) -> _Drawn:
-    amp, delta = int(rng.integers(2)), _sign(rng) * rng.uniform(5.0, 20.0)
-    return {"amp": amp, "delta": delta}, f"amp {_AMP_NAMES[amp]} {delta:+.1f} ADU"
+    amp, delta = int(rng.integers(2)), _sign(rng) * target.magnitude(rng, "bias_level_jump")
+    return {"amp": amp, "delta": delta}, f"amp {_AMP_NAMES[amp]} {delta:+.{2 if target.subtle else 1}f} ADU"
 
 
 def _draw_read_noise(rng: np.random.Generator, target: Target) -> _Drawn:
     amps = (0, 1) if rng.random() < 0.4 else (int(rng.integers(2)),)
-    factors = tuple(rng.uniform(1.5, 3.0) if a in amps else 1.0 for a in (0, 1))
+    factors = tuple(target.magnitude(rng, "read_noise") if a in amps else 1.0 for a in (0, 1))
     ron = target.chip.ron_adu
     detail = ", ".join(f"amp {_AMP_NAMES[a]} RON x{factors[a]:.2f} ({ron[a] * factors[a]:.1f} ADU)" for a in amps)
     return {"factors": factors}, detail
@@ -145,7 +199,7 @@ def _draw_read_noise(rng: np.random.Generator, target: Target) -> _Drawn:
 def _draw_pickup_noise(rng: np.random.Generator, target: Target) -> _Drawn:
     half = target.chip.layout.naxis1 // 2
     params = {
-        "amplitude": rng.uniform(1.0, 3.0),
+        "amplitude": target.magnitude(rng, "pickup_noise"),
         "period": rng.uniform(5.0, max(6.0, min(40.0, half / 3))),
         "phase": rng.uniform(0.0, 2 * np.pi),
     }
@@ -157,13 +211,13 @@ def _draw_pickup_noise(rng: np.random.Generator, target: Target) -> _Drawn:
 
 
 def _draw_light_leak(rng: np.random.Generator, target: Target) -> _Drawn:
-    params = {"amplitude": rng.uniform(5.0, 60.0), "where": str(rng.choice(_REGIONS)), "extent": rng.uniform(0.15, 0.4)}
-    return params, f"glow +{params['amplitude']:.0f} ADU at the {_region_name(params['where'])}"
+    params = {"amplitude": target.magnitude(rng, "light_leak"), "where": str(rng.choice(_REGIONS)), "extent": rng.uniform(0.15, 0.4)}
+    return params, f"glow +{params['amplitude']:.{1 if target.subtle else 0}f} ADU at the {_region_name(params['where'])}"
 
 
 def _draw_corrupted_rows(rng: np.random.Generator, target: Target) -> _Drawn:
     rows = target.chip.layout.rows
-    count = min(max(2, round(rng.uniform(10, 200) * target.scale)), max(2, rows // 3))
+    count = min(max(2, round(target.magnitude(rng, "corrupted_rows") * target.scale)), max(2, rows // 3))
     start, fill = int(rng.integers(0, rows - count + 1)), str(rng.choice(["zeros", "65535", "random values"]))
     detail = f"rows {start + 1}-{start + count} ({count} rows) set to {fill}"
     return {"start": start, "count": count, "fill": fill}, detail
@@ -176,43 +230,49 @@ def _draw_wrong_type(rng: np.random.Generator, target: Target) -> _Drawn:
 
 
 def _draw_low_flux_flat(rng: np.random.Generator, target: Target) -> _Drawn:
-    flux = rng.uniform(0.0, 0.2)
-    return {"flux": flux}, f"lamp flux {100 * flux:.0f} % of normal"
+    flux = target.magnitude(rng, "low_flux_flat")
+    return {"flux": flux}, f"lamp flux {100 * flux:.{1 if target.subtle else 0}f} % of normal"
 
 
 def _draw_saturated_flat(rng: np.random.Generator, target: Target) -> _Drawn:
-    flux = rng.uniform(5.0, 10.0)
+    flux = target.magnitude(rng, "saturated_flat")
+    if target.subtle:
+        return {"flux": flux}, f"exposure x{flux:.3f}: {100 * (flux - 1):.1f} % more flux"
     return {"flux": flux}, f"exposure x{flux:.1f}, orders saturated"
 
 
 def _draw_shifted_orders(rng: np.random.Generator, target: Target) -> _Drawn:
-    shift = _sign(rng) * rng.uniform(3.0, 15.0) * target.order_scale
-    return {"shift_px": shift}, f"orders shifted {shift:+.1f} px in y"
+    shift = _sign(rng) * target.magnitude(rng, "shifted_orders") * target.order_scale
+    return {"shift_px": shift}, f"orders shifted {shift:+.{2 if target.subtle else 1}f} px in y"
 
 
 def _draw_vignetted_flat(rng: np.random.Generator, target: Target) -> _Drawn:
-    params = {"where": str(rng.choice(_REGIONS)), "area": rng.uniform(0.15, 0.35), "level": rng.uniform(0.1, 0.6)}
+    params = {"where": str(rng.choice(_REGIONS)), "area": rng.uniform(0.15, 0.35), "level": target.magnitude(rng, "vignetted_flat")}
     detail = f"{_region_name(params['where'])} ({100 * params['area']:.0f} % of the chip) dimmed to {100 * params['level']:.0f} %"
     return params, detail
 
 
 def _draw_lamp_off_arc(rng: np.random.Generator, target: Target) -> _Drawn:
-    return {"continuum": rng.uniform(0.0, 0.5)}, "arc lamp off: no lines"
+    if target.subtle:
+        intensity = target.magnitude(rng, "lamp_off_arc")
+        return {"intensity": intensity}, f"arc lamp weak: lines at {100 * intensity:.0f} % of normal"
+    return {"continuum": target.magnitude(rng, "lamp_off_arc")}, "arc lamp off: no lines"
 
 
 def _draw_shifted_lines(rng: np.random.Generator, target: Target) -> _Drawn:
-    shift = _sign(rng) * rng.uniform(2.0, 10.0) * target.line_scale
-    return {"shift_px": shift}, f"lines shifted {shift:+.1f} px in x"
+    shift = _sign(rng) * target.magnitude(rng, "shifted_lines") * target.line_scale
+    return {"shift_px": shift}, f"lines shifted {shift:+.{2 if target.subtle else 1}f} px in x"
 
 
 def _draw_cosmic_shower(rng: np.random.Generator, target: Target) -> _Drawn:
     pixels = target.chip.layout.rows * target.chip.layout.width
-    hits, tracks = max(40, round(rng.uniform(3e-4, 1e-3) * pixels)), int(rng.integers(3, 9))
+    hits = max(10 if target.subtle else 40, round(target.magnitude(rng, "cosmic_shower") * pixels))
+    tracks = int(rng.integers(1, 3)) if target.subtle else int(rng.integers(3, 9))
     return {"hits": hits, "tracks": tracks}, f"cosmic-ray shower: {hits} hits and {tracks} long tracks per chip"
 
 
 def _draw_truncated_file(rng: np.random.Generator, target: Target) -> _Drawn:
-    keep = rng.uniform(0.2, 0.9)
+    keep = target.magnitude(rng, "truncated_file")
     return {"keep": keep}, f"file cut at {100 * keep:.0f} % of its length"
 
 

@@ -40,6 +40,7 @@ def simulate_nights(
     flats: int = 3,
     arcs: int = 2,
     intervention_night: int | None = None,
+    severity: str = "gross",
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write nights of UVES-like calibrations, with defects in the last ones, and their truth.
@@ -75,6 +76,8 @@ def simulate_nights(
     intervention_night
         Index of the night (0 = ``start``) from which orders, lines and lamp flux have
         jumped: good frames, truth detail ``after intervention`` on flats and arcs.
+    severity
+        ``gross`` (the default) or ``subtle`` defects: see :mod:`core.synthetic.defects`.
     progress
         Called as ``progress(files_done, files_total)`` after each file.
 
@@ -109,7 +112,7 @@ def simulate_nights(
     assigned = _assign_defects(testing, families, defect_rate, random_stream(seed, "assign"))
     defect_of = {testing[i]: family for i, family in assigned.items()}
 
-    simulator = UvesSimulator(seed=seed, scale=scale, intervention_night=intervention_night)
+    simulator = UvesSimulator(seed=seed, scale=scale, intervention_night=intervention_night, severity=severity)
     total, done, rows = sum(len(p) for p in plans), 0, list(kept)
     for night_date, plan in zip(night_dates, plans, strict=True):
         folder = outdir / night_date.isoformat()

@@ -22,7 +22,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import headers
-from .defects import DRAWERS, PER_EXTENSION, Injection, Target, check_family, corrupt_rows, glow, pickup, vignette
+from .defects import DRAWERS, PER_EXTENSION, SEVERITIES, Injection, Target, check_family, corrupt_rows, glow, pickup, vignette
 from .frames import CALIBRATION_WINDOW, FIRST_NIGHT, Exposure, SimulatedFrame
 from .instrument import ARMS, BIAS, DPR_TYPES, FLAT, NOMINAL_WIDTH, SATURATION, Chip, Setting, arm_named, build_chip, by_key, random_stream
 from .optics import OrderMap, map_orders, order_blaze, order_centres, scattered_light
@@ -66,11 +66,16 @@ class UvesSimulator:
     intervention_night
         Night index from which orders and lines have jumped by several pixels and the
         lamps give 15 % more flux (e.g. after an instrument intervention), or ``None``.
+    severity
+        How strong the injected defects are: one of :data:`~core.synthetic.defects.SEVERITIES`.
     """
 
-    def __init__(self, seed: int = 0, scale: float = 1.0, intervention_night: int | None = None) -> None:
+    def __init__(self, seed: int = 0, scale: float = 1.0, intervention_night: int | None = None, severity: str = "gross") -> None:
         if not scale > 0:
             raise ValueError(f"scale must be positive, got {scale}")
+        if severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {severity!r}; use one of {', '.join(SEVERITIES)}")
+        self.severity = severity
         self.seed = seed
         self.scale = scale
         self.intervention_night = intervention_night
@@ -164,7 +169,7 @@ class UvesSimulator:
             drawn = by_key(chips)[int(rng.integers(len(chips)))].ext
             exts = (ext if ext is not None else drawn,)
         chip = next(c for c in chips if c.ext == exts[0])
-        target = Target(exposure, chip, self.scale, self._order_scale(exposure.arm, "fwhm"), self._line_scale())
+        target = Target(exposure, chip, self.scale, self._order_scale(exposure.arm, "fwhm"), self._line_scale(), self.severity)
         params, detail = DRAWERS[family](rng, target)
         return Injection(family, exts, params, detail)
 
@@ -271,8 +276,9 @@ class UvesSimulator:
             light *= orders.profile
             light += scattered_light(layout, 0.008 * flux)
         else:
-            lamp = 0.0 if family == "lamp_off_arc" else drift["lamp"] * lamp_jitter
-            continuum = 15.0 * (params["continuum"] if family == "lamp_off_arc" else drift["lamp"])
+            # A lamp off leaves a weaker continuum; a weak lamp (subtle) dims the lines only.
+            lamp = drift["lamp"] * lamp_jitter * (params.get("intensity", 0.0) if family == "lamp_off_arc" else 1.0)
+            continuum = 15.0 * params.get("continuum", drift["lamp"])
             table = self._arc_table(chip, setting, orders, x_shift, lamp, continuum)
             light = np.take(table.ravel(), orders.index)
             light *= orders.profile
@@ -360,10 +366,11 @@ def simulate_frame(
     scale: float = 1.0,
     intervention_night: int | None = None,
     date_obs: datetime | None = None,
+    severity: str = "gross",
 ) -> SimulatedFrame:
-    """Simulate one raw file in memory, optionally with a defect.
+    """Simulate one raw file in memory, optionally with a defect (``gross`` or ``subtle``).
 
-    A shortcut for ``UvesSimulator(seed, scale, intervention_night).frame(...)``; build
+    A shortcut for ``UvesSimulator(seed, scale, intervention_night, severity).frame(...)``; build
     the simulator once when rendering many frames. The same arguments with and
     without ``defect`` give frames that differ only by the defect.
 
@@ -374,7 +381,7 @@ def simulate_frame(
     >>> bad.details[1]  # doctest: +SKIP
     'amp B +12.3 ADU'
     """
-    simulator = UvesSimulator(seed=seed, scale=scale, intervention_night=intervention_night)
+    simulator = UvesSimulator(seed=seed, scale=scale, intervention_night=intervention_night, severity=severity)
     return simulator.frame(arm, dpr_type, setting, night=night, index=index, defect=defect, defect_ext=defect_ext, date_obs=date_obs)
 
 
