@@ -18,11 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from PIL import Image as PILImage
 
 from core.detect import IGNORED
 from core.qc import metric_label
+from core.review import Candidate, learning_order
 
 Row = Mapping[str, Any]
 
@@ -333,25 +335,53 @@ def uses_random_weights(rows: Iterable[Row]) -> bool:
     return any(RANDOM_WEIGHTS_MARK in (row["model_version"] or "") for row in rows)
 
 
-def first_to_review(rows: Sequence[Row]) -> str | None:
-    """The key of the first flagged frame without a verdict, else of the first frame, else None."""
+def waits_for_verdict(row: Row, flags_only: bool = True) -> bool:
+    """A frame of the review queue: flagged and without a verdict (any scored frame without one, unless ``flags_only``)."""
+    if row["verdict"]:
+        return False
+    return bool(row["flagged"]) if flags_only else row["image_id"] is not None and row["score"] is not None
+
+
+def first_to_review(rows: Sequence[Row], flags_only: bool = True) -> str | None:
+    """The key of the first frame waiting for a verdict (:func:`waits_for_verdict`), else of the first frame, else None."""
     for row in rows:
-        if row["flagged"] and not row["verdict"]:
+        if waits_for_verdict(row, flags_only):
             return frame_key(row)
     return frame_key(rows[0]) if rows else None
 
 
-def next_to_review(rows: Sequence[Row], current: str | None) -> str | None:
-    """The key of the next flagged frame without a verdict after ``current``, wrapping around.
+def next_to_review(rows: Sequence[Row], current: str | None, flags_only: bool = True) -> str | None:
+    """The key of the next frame waiting for a verdict after ``current``, wrapping around.
 
     Returns None when no other frame waits for a verdict.
     """
     keys = [frame_key(row) for row in rows]
     start = keys.index(current) + 1 if current in keys else 0
     for row in list(rows[start:]) + list(rows[:start]):
-        if row["flagged"] and not row["verdict"] and frame_key(row) != current:
+        if waits_for_verdict(row, flags_only) and frame_key(row) != current:
             return frame_key(row)
     return None
+
+
+def in_learning_order(rows: Sequence[Row], descriptors: Mapping[int, np.ndarray]) -> list[Row]:
+    """The rows with the frames whose verdict would teach most first (:func:`core.review.learning_order`).
+
+    Frames with a verdict, unscored frames and unreadable files follow, in the order given.
+    """
+    candidates = [
+        Candidate(
+            image_id=row["image_id"],
+            score=row["score"],
+            threshold=row["threshold"],
+            descriptor=descriptors.get(row["image_id"]),
+            group=(row["image_type"], row["mode"]),
+            reviewed=bool(row["verdict"]),
+        )
+        for row in rows
+        if row["image_id"] is not None
+    ]
+    position = {image_id: k for k, image_id in enumerate(learning_order(candidates))}
+    return sorted(rows, key=lambda row: position.get(row["image_id"], len(position)))
 
 
 def table(rows: Sequence[Row]) -> pd.DataFrame:

@@ -7,8 +7,10 @@ that the frame under review and the list stay in view together. The frame shown 
 the select box ``frame``; ticking a table row or "Next flag to review" sets it, a
 verdict moves it to the next flag to review, and the table's selection follows it,
 so that the panel is reachable with the keyboard and from tests as well as by
-clicking the table. The frame shown is remembered (``night_frame``) while another
-page is open.
+clicking the table. The review order (``review_order``) is the flags first, or the
+frames whose verdict would teach the models most (:mod:`core.review`: scores near
+their threshold, unlike what is already reviewed), flagged or not; the "next" frame
+follows it. The frame shown is remembered (``night_frame``) while another page is open.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from core.embed import expected_fingerprint
 from core.report import night_report
+from core.review import REVIEW_ORDERS
 from dashboard import formatting, widgets
 from dashboard.formatting import Row
 
 TITLE = "Night report"
+ORDER_KEY = "review_order"
+RESTART_KEY = "review_order_changed"
 TABLE_KEY = "night_table"
 SUMMARY_KEY = "type_summary"
 FRAME_KEY = "frame"
@@ -67,7 +73,7 @@ def page() -> None:
     with listing:
         widgets.weights_banner(rows)
         _type_summary(rows)
-        visible = _filtered(rows)
+        visible = _filtered(store, settings, rows)
         if visible:
             _follow_frame(visible)
             _table(visible)
@@ -110,15 +116,39 @@ def _type_summary(rows: Sequence[Row]) -> None:
     )
 
 
-def _filtered(rows: Sequence[Row]) -> list[Row]:
-    flagged_only, types, search = st.columns([1, 2, 2], vertical_alignment="bottom")
+def _filtered(store, settings, rows: Sequence[Row]) -> list[Row]:
+    flagged_only, order, types, search = st.columns([1, 1.6, 2, 2], vertical_alignment="bottom")
     with flagged_only:
         only = st.toggle("Flagged only", key="flagged_only")
+    with order:
+        chosen_order = st.segmented_control(
+            "Review order",
+            REVIEW_ORDERS,
+            key=ORDER_KEY,
+            default=REVIEW_ORDERS[0],
+            required=True,
+            on_change=_start_queue,
+            help="Flags first, farthest out first; or the frames whose verdict would teach the models most first: "
+            "scores near their threshold, flagged or not, unlike the frames already reviewed.",
+        )
     with types:
         chosen = st.multiselect("Image types", formatting.image_types(rows), key="image_types", placeholder="all types")
     with search:
         text = st.text_input("File name contains", key="search", placeholder="e.g. 2024-03-02T20")
+    if chosen_order != REVIEW_ORDERS[0]:
+        ids = [row["image_id"] for row in rows if row["image_id"] is not None]
+        rows = formatting.in_learning_order(rows, store.descriptors(ids, expected_fingerprint(settings)))
     return formatting.filter_rows(rows, flagged_only=only, image_types=chosen, search=text)
+
+
+def _start_queue() -> None:
+    """Review order callback: the panel goes to the first frame of the new order at the next run."""
+    st.session_state[RESTART_KEY] = True
+
+
+def _flags_only() -> bool:
+    """Whether the review queue is the flags (the default order) or every scored frame (the learning order)."""
+    return st.session_state.get(ORDER_KEY, REVIEW_ORDERS[0]) == REVIEW_ORDERS[0]
 
 
 def _follow_frame(rows: Sequence[Row]) -> None:
@@ -126,8 +156,8 @@ def _follow_frame(rows: Sequence[Row]) -> None:
     keys = [formatting.frame_key(row) for row in rows]
     if FRAME_KEY not in st.session_state and st.session_state.get(SHOWN_KEY) in keys:
         st.session_state[FRAME_KEY] = st.session_state[SHOWN_KEY]
-    if st.session_state.get(FRAME_KEY) not in keys:
-        st.session_state[FRAME_KEY] = formatting.first_to_review(rows)
+    if st.session_state.pop(RESTART_KEY, False) or st.session_state.get(FRAME_KEY) not in keys:
+        st.session_state[FRAME_KEY] = formatting.first_to_review(rows, _flags_only())
     st.session_state[SHOWN_KEY] = st.session_state[FRAME_KEY]
     st.session_state[TABLE_KEY] = {"selection": {"rows": [keys.index(st.session_state[FRAME_KEY])], "columns": []}}
 
@@ -177,11 +207,11 @@ def _frame_picker(rows: Sequence[Row]) -> Row:
             format_func=lambda k: formatting.frame_label(by_key[k]),
             label_visibility="collapsed",
         )
-    following = formatting.next_to_review(rows, key)
+    following = formatting.next_to_review(rows, key, _flags_only())
     with step:
         st.button(
-            "Next flag",
-            help="The next flagged frame without a verdict (or tick a row of the table).",
+            "Next flag" if _flags_only() else "Next to review",
+            help="The next frame without a verdict in the review order (or tick a row of the table).",
             on_click=_go_to,
             args=(following,),
             disabled=following is None,
@@ -196,7 +226,7 @@ def _go_to(key: str) -> None:
 
 def _after_verdict(rows: Sequence[Row]) -> str | None:
     """Verdict callback: move the panel to the next flag to review, if any; returns the frame shown next."""
-    following = formatting.next_to_review(rows, st.session_state.get(FRAME_KEY))
+    following = formatting.next_to_review(rows, st.session_state.get(FRAME_KEY), _flags_only())
     if following is not None:
         _go_to(following)
     return following

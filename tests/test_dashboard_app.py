@@ -9,6 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import load_settings
+from core.report import night_report
+from core.review import uncertainty
 from core.store import Store
 from tests.conftest import (
     FILLED_EARLIER_NIGHT,
@@ -184,3 +186,16 @@ def test_next_flag_steps_through_the_flags_to_review(filled_home: Path) -> None:
     assert "unreadable: truncated" in markdown(at)
     at.button[0].click().run()
     assert FILLED_FLAGGED_FILE in at.selectbox(key="frame").value
+
+
+def test_the_learning_order_shows_the_most_uncertain_frame_first(filled_home: Path) -> None:
+    at = run_app()
+    at.segmented_control(key="review_order").set_value("most to learn").run()
+    assert not at.exception, [e.value for e in at.exception]
+    rows = [r for r in night_report(Store.open(load_settings(filled_home)), FILLED_NIGHT) if r["score"] is not None]
+    nearest = max(rows, key=lambda r: uncertainty(r["score"], r["threshold"]))
+    table = night_table(at)
+    assert table["file"][0] == Path(nearest["path"]).name
+    assert table["file"].iloc[-1] == FILLED_UNREADABLE_FILE  # nothing to learn from a file that cannot be read
+    assert Path(nearest["path"]).name in shown_frame(at)
+    assert any(b.label == "Next to review" for b in at.button)

@@ -295,3 +295,18 @@ def test_pictures_are_kept_low() -> None:
     wide = io.BytesIO()
     PILImage.new("L", (512, 64)).save(wide, format="PNG")
     assert formatting.picture_width(wide.getvalue(), height=128, widest=200) == 200
+
+
+def test_the_learning_order_puts_uncertain_frames_first_and_the_rest_after() -> None:
+    rows = [
+        row("far.fits", flagged=True, score=300.0, image_id=1),
+        row("reviewed.fits", flagged=True, score=3.1, verdict="reject", image_id=2),
+        row("near.fits", score=2.9, image_id=3),
+        row("cut.fits", ext=None, flagged=True, score=None, image_id=None),
+        row("quiet.fits", score=0.3, image_id=4),
+    ]
+    ordered = formatting.in_learning_order(rows, {})
+    assert [r["path"].rsplit("/", 1)[1] for r in ordered] == ["near.fits", "quiet.fits", "far.fits", "reviewed.fits", "cut.fits"]
+    assert formatting.first_to_review(ordered, flags_only=False) == formatting.frame_key(rows[2])
+    assert formatting.first_to_review(ordered) == formatting.frame_key(rows[0])  # the flags alone
+    assert formatting.next_to_review(ordered, formatting.frame_key(rows[2]), flags_only=False) == formatting.frame_key(rows[4])
