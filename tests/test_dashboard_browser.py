@@ -63,11 +63,11 @@ def wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"streamlit did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
-@pytest.fixture
-def dashboard_url(filled_home: Path, tmp_path: Path) -> Iterator[str]:
-    """The dashboard of ``filled_home`` served by ``streamlit run`` on a free local port."""
+@contextmanager
+def served_dashboard(log_folder: Path) -> Iterator[str]:
+    """The dashboard of ``$CALSPOT_HOME`` served by ``streamlit run`` on a free local port; yields its URL."""
     port = free_port()
-    log = tmp_path / "streamlit.log"
+    log = log_folder / "streamlit.log"
     command = [
         sys.executable,
         "-m",
@@ -98,21 +98,35 @@ def dashboard_url(filled_home: Path, tmp_path: Path) -> Iterator[str]:
             server.wait()
 
 
-@pytest.fixture
-def browser_page() -> Iterator:
-    """A page of Debian's Chromium, driven by Playwright."""
+@contextmanager
+def chromium_page(viewport: dict[str, int]) -> Iterator:
+    """A page of Debian's Chromium of this size, driven by Playwright (the test is skipped without Chromium)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (make chromium) to run the browser tests")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page = browser.new_page(viewport=viewport)
         page.set_default_timeout(STEP_TIMEOUT_MS)
         try:
             yield page
         finally:
             browser.close()
+
+
+@pytest.fixture
+def dashboard_url(filled_home: Path, tmp_path: Path) -> Iterator[str]:
+    """The dashboard of ``filled_home``."""
+    with served_dashboard(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def browser_page() -> Iterator:
+    """A 1600 x 1200 page of Debian's Chromium."""
+    with chromium_page({"width": 1600, "height": 1200}) as page:
+        yield page
 
 
 @contextmanager

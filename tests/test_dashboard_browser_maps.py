@@ -6,9 +6,6 @@ under pytest-xdist. The map is PCA, computed through core before the page opens.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from core.config import load_settings
 from core.maps import night_map
 from core.store import Store
 from tests.analytics_home import BIAS, BIASES_PER_NIGHT, FLAT, LAST_NIGHT, NIGHTS, make_home
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, free_port, screenshot_on_failure, wait_healthy
+from tests.test_dashboard_browser import chromium_page, screenshot_on_failure, served_dashboard
 
 pytestmark = pytest.mark.browser
 
@@ -54,54 +51,16 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def dashboard(home: Path, tmp_path: Path) -> Iterator[str]:
-    """The dashboard of ``home`` served by ``streamlit run`` on a free local port."""
-    port = free_port()
-    log = tmp_path / "streamlit.log"
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "dashboard/app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, server, log)
+    """The dashboard of ``home``."""
+    with served_dashboard(tmp_path) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture
 def page() -> Iterator:
-    """A 1600x1000 page of Debian's Chromium, driven by Playwright."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (make chromium) to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1600, "height": 1000})
-        tab.set_default_timeout(STEP_TIMEOUT_MS)
-        try:
-            yield tab
-        finally:
-            browser.close()
+    """A 1600 x 1000 page of Debian's Chromium."""
+    with chromium_page({"width": 1600, "height": 1000}) as tab:
+        yield tab
 
 
 def drawn_plot(page):

@@ -18,6 +18,7 @@ from .queries import (
     chunks,
     descriptor_of_image,
     header_type,
+    image_filters,
     latest_label_of_image,
     latest_score_of_image,
     quality_of_image,
@@ -44,17 +45,7 @@ class ImagesPart(StorePart):
         Filters combine: explicit ids, one night or a list of nights, an image type,
         a mode, an instrument. Without any filter, every image of the store.
         """
-        conditions = []
-        if night is not None:
-            conditions.append(Image.night == night)
-        if nights is not None:
-            conditions.append(Image.night.in_(list(nights)))
-        if image_type is not None:
-            conditions.append(Image.image_type == image_type)
-        if mode is not None:
-            conditions.append(Image.mode == mode)
-        if instrument is not None:
-            conditions.append(Image.instrument == instrument)
+        conditions = image_filters(night=night, nights=nights, image_type=image_type, mode=mode, instrument=instrument)
         query = (
             select(
                 Image.id,

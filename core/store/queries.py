@@ -32,6 +32,27 @@ def chunks(ids: Iterable[int], size: int = ID_CHUNK) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
+def image_filters(
+    *,
+    night: str | None = None,
+    nights: Sequence[str] | None = None,
+    image_type: str | None = None,
+    mode: str | None = None,
+    instrument: str | None = None,
+    image_ids: Sequence[int] | None = None,
+) -> list:
+    """The WHERE conditions on images that the given filters make (none given: every image)."""
+    wanted = [
+        (night, lambda: Image.night == night),
+        (nights, lambda: Image.night.in_(list(nights))),
+        (image_type, lambda: Image.image_type == image_type),
+        (mode, lambda: Image.mode == mode),
+        (instrument, lambda: Image.instrument == instrument),
+        (image_ids, lambda: Image.id.in_(list(image_ids))),
+    ]
+    return [condition() for value, condition in wanted if value is not None]
+
+
 def descriptor_of_image(fingerprint: str):
     """Join condition: the descriptor of an image's content by one embedder."""
     return and_(Descriptor.content_hash == File.content_hash, Descriptor.ext == Image.ext, Descriptor.fingerprint == fingerprint)

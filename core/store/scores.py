@@ -14,6 +14,7 @@ from .database import transaction
 from .queries import (
     StorePart,
     descriptor_of_image,
+    image_filters,
     latest_flags,
     latest_verdicts,
     quality_of_image,
@@ -49,17 +50,7 @@ class ScoresPart(StorePart):
         Filters combine: one night or a list of nights, an image type and mode, or
         explicit ids.
         """
-        conditions = []
-        if night is not None:
-            conditions.append(Image.night == night)
-        if nights is not None:
-            conditions.append(Image.night.in_(list(nights)))
-        if image_type is not None:
-            conditions.append(Image.image_type == image_type)
-        if mode is not None:
-            conditions.append(Image.mode == mode)
-        if image_ids is not None:
-            conditions.append(Image.id.in_(list(image_ids)))
+        conditions = image_filters(night=night, nights=nights, image_type=image_type, mode=mode, image_ids=image_ids)
         original = File.__table__.alias("original")
         with self._sessions() as session:
             rows = session.execute(
