@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import io
 import json
 import logging
@@ -45,6 +46,7 @@ CSV_COLUMNS = (
 )
 CLUSTER_COLUMNS = ("path", "ext", "image_type", "cluster", "cluster_name", "agrees", "reason", "night", "header_type")
 CLUSTER_METHODS = ("hierarchical", "kmeans", "spectral")  # core.cluster.METHODS, without importing scikit-learn
+EVALUATIONS = ("verdicts", "types", "clusters")
 DEMO_HOME = Path.home() / ".calspot-demo"
 
 
@@ -108,13 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
     clusters.add_argument("--format", choices=("csv", "table"), default="table")
     clusters.add_argument("--out", type=Path, help="write to this file instead of standard output")
 
+    train = sub.add_parser("train", help="retrain from the verdicts; later reports show the new model's flags")
+    train.add_argument("--by", metavar="NAME", help="who trains (default: the login name)")
+    train.add_argument("--no-rescore", action="store_true", help="store the models without scoring the stored nights again")
+
+    models = sub.add_parser("models", help="list the trained models; choose the active one (rolling back is activating an older one)")
+    models.add_argument("--activate", metavar="VERSION", help="make this version the active model of its kind, and score the nights again")
+
     evaluate = sub.add_parser("evaluate", help="the proof of concept's tables from what is stored")
     evaluate.add_argument(
         "what",
         nargs="?",
-        choices=("clusters",),
-        default="clusters",
-        help="clusters: image-type identification by clustering (recall, precision, F1 per type)",
+        choices=EVALUATIONS,
+        help="verdicts: bad-frame identification per type (cross-validated on the verdicts); types: image-type "
+        "classification accuracy of the trained network; clusters: image-type identification by clustering; default: all three",
     )
     evaluate.add_argument("--night", type=_night, help="only this night (default: every frame in the store)")
     evaluate.add_argument("--method", choices=CLUSTER_METHODS, default="hierarchical")
@@ -269,11 +278,65 @@ def cmd_clusters(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .cluster import cluster_store, type_identification
+def cmd_train(args: argparse.Namespace) -> int:
+    from .model_tables import describe_model
+    from .train import train
 
     store = _store(args)
     _stored_nights(args, store)
+    with _progress_bars() as progress:
+        result = train(store, _settings(args), args.by or getpass.getuser(), progress=progress, rescore=not args.no_rescore)
+    for note in result.notes:
+        _warn(note)
+    for model in result.models:
+        print(f"trained {model.version} (active): {describe_model(model)}")
+    if result.rescored:
+        print(f"rescored {len(result.rescored)} nights with the new models: {sum(result.rescored.values())} flagged")
+    return EXIT_OK if result.models else EXIT_FAILED
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .model_tables import format_models
+
+    store = _store(args)
+    if args.activate:
+        from .pipeline import rescore
+
+        try:
+            model = store.activate_model(args.activate)
+        except KeyError as exc:
+            raise CommandError(str(exc).strip("'\"")) from None
+        print(f"{model.version} is now the active {model.kind} model")
+        if store.nights():
+            with _progress_bars() as progress:
+                flagged = rescore(_settings(args), store=store, progress=progress)
+            print(f"rescored {len(flagged)} nights with it: {sum(flagged.values())} flagged")
+    sys.stdout.write(format_models(store.models()))
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    store = _store(args)
+    _stored_nights(args, store)
+    if args.what in (None, "verdicts"):
+        from .model_tables import format_bad_frames
+        from .train import evaluate_verdicts
+
+        sys.stdout.write(format_bad_frames(evaluate_verdicts(store)))
+    if args.what in (None, "types"):
+        from .model_tables import format_type_accuracy
+
+        sys.stdout.write(("\n" if args.what is None else "") + format_type_accuracy(store.active_model("image-types")))
+    if args.what in (None, "clusters"):
+        if args.what is None:
+            sys.stdout.write("\n")
+        _evaluate_clusters(args, store)
+    return EXIT_OK
+
+
+def _evaluate_clusters(args: argparse.Namespace, store) -> None:
+    from .cluster import cluster_store, type_identification
+
     clustering = cluster_store(store, _settings(args), night=args.night, method=args.method)
     for note in clustering.notes:
         _warn(note)
@@ -281,7 +344,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         where = f"night {args.night}" if args.night else "the store"
         raise CommandError(f"nothing to evaluate: {where} has no images with quality numbers")
     sys.stdout.write(format_type_identification(type_identification(clustering)))
-    return EXIT_OK
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
@@ -339,6 +401,8 @@ COMMANDS = {
     "score": cmd_score,
     "nights": cmd_nights,
     "clusters": cmd_clusters,
+    "train": cmd_train,
+    "models": cmd_models,
     "evaluate": cmd_evaluate,
     "upgrade": cmd_upgrade,
     "simulate": cmd_simulate,

@@ -41,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .qc import metric_label
 
-DETECTOR_VERSION = "frame-detector-1"
+DETECTOR_VERSION = "frame-detector-2"
 NORMAL_Q90 = 1.6449
 PROFILE_SMOOTHING = 1.0
 # Cosine distances below this are the same picture (float noise, a few cosmic rays).
@@ -57,8 +57,8 @@ MIN_OTHER_ROWS = 8
 # Floors of the reference scatter: (name pattern, categories or None for all,
 # absolute floor, floor relative to the reference median). The first entry whose
 # pattern and category match wins. A floor is the smallest change an expert would
-# call real, so that a reference of near-identical frames does not turn a wobble
-# into a flag.
+# call real on a reference of a few frames, so that near-identical frames do not
+# turn a wobble into a flag; a long reference earns lower floors (FLOOR_SHRINK).
 DEFAULT_TOLERANCES: tuple[tuple[str, frozenset[str] | None, float, float], ...] = (
     (r"cosmic_ray_fraction$", None, 0.05, 0.1),
     (r"bad_row_fraction$", None, 0.02, 0.1),
@@ -80,6 +80,17 @@ DEFAULT_TOLERANCES: tuple[tuple[str, frozenset[str] | None, float, float], ...] 
     (r"(level|flux|^p\d\d)$", None, 0.2, 0.002),
     (r"", None, 1e-6, 0.01),
 )
+
+# How far a long reference lowers the floors: by STEADY_ROWS / rows (the rows its
+# nights replay), down to the lowest factor of the first matching pattern. A
+# reference of a hundred frames that shows a steadier instrument than the floors
+# assume is believed, so that a faint defect of a few times that scatter (0.4 ADU on
+# a bias, 2 % of a lamp's flux, 0.3 px of a shift) stands out; a few frames are not.
+# Counts of rare events (cosmic rays, bad rows, lines) scatter as Poisson numbers, in
+# steps a median cannot follow, and descriptor distances and profile mismatches by
+# factors between near-identical frames: their floors stay where they are.
+STEADY_ROWS = 4
+FLOOR_SHRINK: tuple[tuple[str, float], ...] = ((r"(^descriptor_distance|^profile_mismatch_\w+|fraction|excess|count)$", 1.0), (r"", 0.1))
 
 # Numbers where only an increase is a defect.
 ONE_SIDED = re.compile(
@@ -188,13 +199,15 @@ class Deviation:
 class Explanation:
     """Why a frame got its score: its deviations, largest first, its nearest reference frames,
     the threshold it is judged by, and the threshold its reference's own scores call for
-    (``history_threshold``; the threshold is that or the detector's floor, whichever is higher)."""
+    (``history_threshold``; the threshold is that or the detector's floor, whichever is higher),
+    and every calibrated z-score by feature name (``z``: what a trained model reads)."""
 
     score: float
     deviations: list[Deviation]
     neighbours: list[tuple[int, float]]
     threshold: float
     history_threshold: float
+    z: dict[str, float] = field(default_factory=dict)
 
 
 def describe_feature(name: str, category: str | None = None) -> tuple[str, str]:
@@ -211,6 +224,12 @@ def tolerance(name: str, category: str, tolerances=DEFAULT_TOLERANCES) -> tuple[
         if (categories is None or category in categories) and re.search(pattern, name):
             return absolute, relative
     return 1e-6, 0.01
+
+
+def floor_shrink(name: str, rows: int) -> float:
+    """The factor on a number's floor for a reference that replays ``rows`` rows (1 for a short one)."""
+    lowest = next(factor for pattern, factor in FLOOR_SHRINK if re.search(pattern, name))
+    return max(lowest, min(1.0, STEADY_ROWS / max(rows, 1)))
 
 
 def normalised(descriptors: np.ndarray) -> np.ndarray:
@@ -358,7 +377,7 @@ class FrameDetector(BaseEstimator):
             warnings.simplefilter("ignore", RuntimeWarning)  # a number no reference frame has: all-NaN column
             self.center_ = np.nanmedian(matrix, axis=0)
             spread = MAD_TO_SIGMA * np.nanmedian(np.abs(matrix - self.center_), axis=0)
-        floors = np.array([self._floor(name, t) for name, t in zip(self.feature_names_, typical)])
+        floors = np.array([self._floor(name, t) * floor_shrink(name, len(rows)) for name, t in zip(self.feature_names_, typical)])
         # A scatter measured on few frames is uncertain: widen it rather than trust it.
         self.scale_ = np.fmax(np.nan_to_num(spread), floors) * (1.0 + SMALL_SAMPLE_WIDENING / max(len(rows), 1))
         self.reference_z_ = self._z(matrix)
@@ -571,7 +590,8 @@ class FrameDetector(BaseEstimator):
                     reference = self.center_[j]
                 _add_distinct(deviations, Deviation(name, value, reference, self.scale_[j] * calibration[j], z[j]))
             score = float(self._scores(z[None])[0])
-            explanations.append(Explanation(score, deviations, neighbours, float(threshold), float(history_threshold)))
+            every = {name: float(value) for name, value in zip(self.feature_names_, z) if np.isfinite(value)}
+            explanations.append(Explanation(score, deviations, neighbours, float(threshold), float(history_threshold), every))
         return explanations
 
 

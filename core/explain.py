@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .detect import Deviation, Explanation, describe_feature
+from .models import Judgement
 from .preprocess import png_bytes
 from .store import StoredImage
 
@@ -103,7 +104,18 @@ def explanation_details(
         # Why the threshold is what it is: the reference's own scores, or the floor no type goes below.
         "threshold_basis": "history" if explanation.history_threshold >= threshold else "floor",
         "history_threshold": explanation.history_threshold,
+        # What a model trained on verdicts reads and re-tunes (core.train).
+        "unsupervised_threshold": explanation.threshold,
+        "z": explanation.z,
     }
+
+
+def word_judgement(judgement: Judgement, version: str) -> str:
+    """Why a trained model's flag differs from the threshold's, e.g. ``like the frames experts rejected ...``."""
+    share = f"probability {judgement.p_bad:.2f} of being bad"
+    if judgement.flagged:
+        return f"like frames experts rejected: {share} by the model trained on their verdicts ({version}), though under the threshold"
+    return f"like frames experts accepted: {share} by the model trained on their verdicts ({version}), though over the threshold"
 
 
 def difference_image(frame: np.ndarray, neighbours: Sequence[np.ndarray]) -> tuple[np.ndarray, float]:

@@ -41,6 +41,7 @@ from .store import NewFile, Store
 
 if TYPE_CHECKING:
     from .describe import DescribedFile
+    from .models import ActiveModels
 
 Progress = Callable[[str, int, int], None]
 FILES_PER_TRANSACTION = 8
@@ -333,12 +334,23 @@ def _describe(
     result.warning = batcher.warning
     result.nights = sorted(writer.nights)
     fingerprint = batcher.fingerprint or expected
+    models = active_models(store, settings)
     for done, night in enumerate(result.nights, 1):
-        result.flagged += sum(s.flagged for s in score_night(store, night, settings, fingerprint, result.run_id))
+        result.flagged += sum(s.flagged for s in score_night(store, night, settings, fingerprint, result.run_id, models))
         report("score", done, len(result.nights))
     log.info("scored %d nights in %.1f s", len(result.nights), time.perf_counter() - start - described_s)
     if result.nights and settings.map_methods:
         compute_maps(store, result.nights[-1], settings, fingerprint, report)
+
+
+def active_models(store: Store, settings: Settings) -> ActiveModels:
+    """The trained models scoring uses, loaded once per run; a model that cannot be loaded is logged and left out."""
+    from .models import load_active_models
+
+    models = load_active_models(store, settings.home)
+    for problem in models.problems:
+        log.warning("%s", problem)
+    return models
 
 
 def compute_maps(store: Store, night: str, settings: Settings, fingerprint: str, progress: Progress | None = None) -> int:
@@ -395,12 +407,13 @@ def rescore(
     store = store or Store.open(settings)
     chosen = sorted(set(nights) if nights is not None else store.nights())
     fingerprint = expected_fingerprint(settings)
-    run_id = store.start_run("score", {"nights": chosen, "fingerprint": fingerprint})
+    models = active_models(store, settings)
+    run_id = store.start_run("score", {"nights": chosen, "fingerprint": fingerprint, "models": models.version})
     flagged: dict[str, int] = {}
     status = "interrupted"
     try:
         for done, night in enumerate(chosen, 1):
-            flagged[night] = sum(s.flagged for s in score_night(store, night, settings, fingerprint, run_id))
+            flagged[night] = sum(s.flagged for s in score_night(store, night, settings, fingerprint, run_id, models))
             report("score", done, len(chosen))
         status = "done"
     finally:

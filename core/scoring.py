@@ -27,8 +27,10 @@ from .explain import (
     explanation_details,
     is_type_mismatch,
     word_deviation,
+    word_judgement,
     word_mismatch,
 )
+from .models import ActiveModels, load_active_models
 from .rules import CALIBRATION_CATEGORIES
 from .store import NewScore, Store, StoredImage
 
@@ -69,9 +71,14 @@ class Reference:
         return f"the other {others} frames of this night" if self.nights == 0 else f"{others} frames of this and earlier nights"
 
 
-def model_version(fingerprint: str) -> str:
-    """The version of everything that produced a score (shown with labels)."""
-    return f"{DETECTOR_VERSION}|{qc.QC_VERSION}|{fingerprint}"
+def model_version(fingerprint: str, models: ActiveModels | None = None) -> str:
+    """The version of everything that produced a score (recorded with every verdict on it).
+
+    The detector, the quality numbers, the embedder, and the trained models in use
+    (``unsupervised`` before the first ``calspot train``).
+    """
+    trained = models.version if models is not None else "unsupervised"
+    return f"{DETECTOR_VERSION}|{qc.QC_VERSION}|{fingerprint}|{trained}"
 
 
 def frame_set(frames: Sequence[StoredImage], category: str, dim: int) -> FrameSet:
@@ -123,8 +130,14 @@ def choose_reference(
     return Reference("none", combined, len({f.night for f in history}), since)
 
 
-def score_group(frames: list[StoredImage], reference: Reference, settings: Settings) -> list[NewScore]:
-    """Scores of one type and mode's frames of a night against their reference."""
+def score_group(frames: list[StoredImage], reference: Reference, settings: Settings, models: ActiveModels | None = None) -> list[NewScore]:
+    """Scores of one type and mode's frames of a night against their reference.
+
+    With a trained bad-frames model that learnt this type and mode, its threshold and
+    its probability decide the flag (:meth:`core.models.GroupJudge.judge`); without
+    one, the unsupervised threshold does.
+    """
+    bad_frames = models.bad_frames if models is not None else None
     category = frames[0].category
     if category not in CALIBRATION_CATEGORIES:
         note = (
@@ -152,12 +165,27 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
             scores.append(_unscored(frame, "nothing to compare: the image has no valid pixels"))
             continue
         phrase = reference.phrase(frame.image_id in reference_ids)
-        threshold = explanation.threshold
+        judgement = (
+            bad_frames.judge(frame.image_type, frame.mode, explanation.score, explanation.threshold, explanation.z) if bad_frames else None
+        )
+        threshold = judgement.threshold if judgement else explanation.threshold
         # Physical numbers explain better than the descriptor distance: it comes last.
         over = sorted((d for d in explanation.deviations if abs(d.z) > threshold), key=lambda d: d.name == DESCRIPTOR_FEATURE)
         problems = _problems(frame) + _shape_problem(frame, shapes, frame.image_id in reference_ids)
-        reasons = problems + [word_deviation(d, phrase, category) for d in over[:REASONS_SHOWN]]
-        flagged = explanation.score > threshold or bool(problems)
+        above = explanation.score > threshold
+        flagged = (judgement.flagged if judgement else above) or bool(problems)
+        learnt = [word_judgement(judgement, bad_frames.version)] if judgement and judgement.flagged != above else []
+        reasons = problems + learnt + ([word_deviation(d, phrase, category) for d in over[:REASONS_SHOWN]] if flagged else [])
+        details = explanation_details(explanation, reference.summary(), threshold, paths, category)
+        if judgement:
+            details["threshold_basis"] = "verdicts"
+            details["learned"] = {
+                "model": bad_frames.version,
+                "p_bad": judgement.p_bad,
+                "p_supervised": judgement.p_supervised,
+                "p_unsupervised": judgement.p_unsupervised,
+                "trust": judgement.trust,
+            }
         scores.append(
             NewScore(
                 image_id=frame.image_id,
@@ -166,7 +194,7 @@ def score_group(frames: list[StoredImage], reference: Reference, settings: Setti
                 flagged=flagged,
                 reference=reference.kind,
                 reasons=reasons,
-                details=explanation_details(explanation, reference.summary(), threshold, paths, category),
+                details=details,
             )
         )
     return scores
@@ -214,7 +242,9 @@ def _failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def score_group_safely(frames: list[StoredImage], reference: Reference, settings: Settings, classifiers, classes) -> list[NewScore]:
+def score_group_safely(
+    frames: list[StoredImage], reference: Reference, settings: Settings, classifiers, classes, models: ActiveModels | None = None
+) -> list[NewScore]:
     """:func:`score_group` and the type check, contained: a group that cannot be scored says why on its frames.
 
     No frame can break its group and no group the night: whatever fails here, each of
@@ -222,7 +252,7 @@ def score_group_safely(frames: list[StoredImage], reference: Reference, settings
     looks at frames calspot could not check, and the other groups are scored as usual.
     """
     try:
-        scores = score_group(frames, reference, settings)
+        scores = score_group(frames, reference, settings, models)
     except Exception as exc:  # a detector failure on odd frames must not lose the night
         log.warning("could not score %s %s (%d frames): %s", frames[0].image_type, frames[0].mode, len(frames), _failure(exc))
         log.debug("scoring failure", exc_info=True)
@@ -332,7 +362,21 @@ def attach_differences(store: Store, scores: Sequence[NewScore]) -> None:
         s.details["difference"] = {"scale_adu": scale, "frames": len(neighbours)}
 
 
-def score_night(store: Store, night: str, settings: Settings, fingerprint: str, run_id: int) -> list[NewScore]:
+def type_networks(models: ActiveModels | None, instruments: Sequence[str]) -> tuple[dict[str, tuple], dict[str, TypeClass]]:
+    """The trained type network as the type check of each instrument it learnt (empty without one)."""
+    network = models.image_types if models is not None else None
+    if network is None:
+        return {}, {}
+    classes = {}
+    for key in network.classes_:
+        image_type, mode = str(key).split("|", 1)
+        classes[str(key)] = TypeClass(image_type, mode, network.header_types.get(str(key), ""))
+    return {i: (network, set(network.instruments[i])) for i in instruments if i in network.instruments}, classes
+
+
+def score_night(
+    store: Store, night: str, settings: Settings, fingerprint: str, run_id: int, models: ActiveModels | None = None
+) -> list[NewScore]:
     """Score every image of a night against its type's reference and store the results.
 
     Parameters
@@ -347,6 +391,9 @@ def score_night(store: Store, night: str, settings: Settings, fingerprint: str, 
         Descriptors of this embedder are compared (never mixed with another's).
     run_id
         The run the scores belong to.
+    models
+        The trained models to use (:func:`core.models.load_active_models`); None
+        loads the store's active ones.
 
     Returns
     -------
@@ -354,6 +401,8 @@ def score_night(store: Store, night: str, settings: Settings, fingerprint: str, 
         What was stored, one per image. Never raises for odd frames: a group that
         cannot be scored gets flagged rows that say so (:func:`score_group_safely`).
     """
+    if models is None:
+        models = load_active_models(store, settings.home)
     groups = []
     for image_type, mode in store.image_groups(night):
         frames = store.images(fingerprint, qc.QC_VERSION, night=night, image_type=image_type, mode=mode)
@@ -361,13 +410,16 @@ def score_night(store: Store, night: str, settings: Settings, fingerprint: str, 
     instruments = sorted({f.instrument for frames, _ in groups for f in frames})
     try:
         classifiers, classes = fit_type_classifiers(store, night, instruments, settings, fingerprint)
+        networks, network_classes = type_networks(models, instruments)
+        classifiers.update(networks)
+        classes.update(network_classes)
     except Exception as exc:  # frames are still scored, only without the type check
         log.warning("no type check for night %s: %s", night, _failure(exc))
         log.debug("type classifier failure", exc_info=True)
         classifiers, classes = {}, {}
     results: list[NewScore] = []
     for frames, reference in groups:
-        results.extend(score_group_safely(frames, reference, settings, classifiers, classes))
+        results.extend(score_group_safely(frames, reference, settings, classifiers, classes, models))
     attach_differences(store, results)
-    store.add_scores(results, run_id, model_version(fingerprint))
+    store.add_scores(results, run_id, model_version(fingerprint, models))
     return results

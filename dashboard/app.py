@@ -7,7 +7,7 @@ module of this package with a ``page()`` function.
 
 import streamlit as st
 
-from dashboard import dendrogram, frame, history, maps, night, widgets
+from dashboard import dendrogram, frame, history, maps, models, night, widgets
 
 
 def pages() -> list[st.Page]:
@@ -21,6 +21,7 @@ def pages() -> list[st.Page]:
         st.Page(maps.page, title=maps.TITLE, icon=":material/scatter_plot:", url_path="maps"),
         st.Page(dendrogram.page, title=dendrogram.TITLE, icon=":material/account_tree:", url_path="dendrogram"),
         st.Page(history.page, title=history.TITLE, icon=":material/timeline:", url_path="history"),
+        st.Page(models.page, title=models.TITLE, icon=":material/model_training:", url_path="models"),
     ]
 
 

@@ -179,7 +179,8 @@ def threshold_note(threshold: float | None, details: Mapping[str, Any]) -> str:
 
     The threshold is what the reference's own scores call for (``history``), or the
     detector's floor when those would allow less (``floor``), e.g. ``threshold 6.0,
-    the floor: this type's history alone would allow 3.1``.
+    the floor: this type's history alone would allow 3.1``, or, once a model learnt
+    this type from the experts' verdicts, the one it tuned (``verdicts``).
     """
     if threshold is None:
         return "no threshold: the frame was not scored against a reference"
@@ -190,6 +191,11 @@ def threshold_note(threshold: float | None, details: Mapping[str, Any]) -> str:
         return f"{text}, the floor: this type's history alone would allow {history:.1f}"
     if basis == "history":
         return f"{text}, from this type's history: its good frames' own scores call for it"
+    if basis == "verdicts":
+        learned = details.get("learned") or {}
+        unsupervised = details.get("unsupervised_threshold")
+        without = f" (without them {unsupervised:.1f})" if unsupervised is not None else ""
+        return f"{text}, tuned on the experts' verdicts by {learned.get('model', 'the trained model')}{without}"
     return text
 
 
@@ -325,6 +331,8 @@ def group_threshold(rows: Sequence[Row]) -> str:
         return f"{threshold:.1f}, floor (history {float(pd.Series(history).median()):.1f})"
     if bases == {"history"}:
         return f"{threshold:.1f}, history"
+    if bases == {"verdicts"}:
+        return f"{threshold:.1f}, tuned on verdicts"
     if bases:
         return f"{threshold:.1f}, floor or history"
     return f"{threshold:.1f}"

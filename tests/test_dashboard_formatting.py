@@ -215,6 +215,9 @@ def test_threshold_note_says_where_the_threshold_comes_from() -> None:
     assert formatting.threshold_note(8.4, history).startswith("threshold 8.4, from this type's history")
     assert formatting.threshold_note(6.0, {}) == "threshold 6.0"
     assert formatting.threshold_note(None, {}).startswith("no threshold")
+    tuned = {"threshold_basis": "verdicts", "unsupervised_threshold": 6.0, "learned": {"model": "bad-frames-2"}}
+    assert formatting.threshold_note(3.2, tuned) == "threshold 3.2, tuned on the experts' verdicts by bad-frames-2 (without them 6.0)"
+    assert formatting.group_threshold([row("a.fits", threshold=3.2, details=tuned)]) == "3.2, tuned on verdicts"
 
 
 def test_score_line_keeps_the_raw_score_beside_the_words() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from core.detect import FrameDetector, FrameSet, TypeClassifier, describe_feature, profile_shift, tolerance
+from core.detect import STEADY_ROWS, FrameDetector, FrameSet, TypeClassifier, describe_feature, floor_shrink, profile_shift, tolerance
 
 
 def frames(n: int, seed: int = 0, level: float = 200.0, noise: float = 3.0, start_id: int = 0, dim: int = 16) -> FrameSet:
@@ -92,7 +92,29 @@ def test_identical_reference_frames_do_not_make_every_wobble_a_flag():
     wobble = one({"amp1.level": 200.05, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 0.0}, reference.descriptors[0])
     assert detector.predict(wobble)[0] == 1
     absolute, _ = tolerance("amp1.level", "bias")
-    assert detector.scale_[detector.feature_names_.index("amp1.level")] >= absolute
+    assert detector.scale_[detector.feature_names_.index("amp1.level")] >= absolute * floor_shrink("amp1.level", 20)
+
+
+def steady(n: int, step: float = 0.0) -> FrameSet:
+    """``n`` bias frames, four a night, whose level scatters by 0.02 ADU (a very steady controller)."""
+    reference = frames(n)
+    rng = np.random.default_rng(7)
+    for m in reference.metrics:
+        m["amp1.level"] = 200.0 + rng.normal(0, 0.02)
+    return reference
+
+
+def test_a_long_steady_reference_sees_a_faint_level_jump_that_a_short_one_does_not():
+    jump = one({"amp1.level": 200.3, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 0.0}, frames(1).descriptors[0])
+    assert FrameDetector().fit(steady(100)).predict(jump)[0] == -1  # 0.3 ADU is many times a steady history's scatter
+    assert FrameDetector().fit(steady(12)).predict(jump)[0] == 1  # three nights: the floor of 0.4 ADU stands
+
+
+def test_floors_of_counts_and_shape_numbers_never_shrink():
+    assert floor_shrink("amp1.level", 4) == 1.0 and floor_shrink("amp1.level", 1000) == 0.1
+    assert floor_shrink("amp1.level", 2 * STEADY_ROWS) == pytest.approx(0.5)
+    for name in ("cosmic_ray_fraction", "line_count", "bad_column_excess", "descriptor_distance", "profile_mismatch_cols"):
+        assert floor_shrink(name, 1000) == 1.0
 
 
 def test_reference_frames_are_scored_leaving_themselves_out():

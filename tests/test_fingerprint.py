@@ -71,7 +71,7 @@ def test_a_new_fingerprint_describes_again_and_keeps_the_old_descriptors(few_fil
     assert now[embedder.fingerprint] == old[embedder.fingerprint]
     assert now[other_embedder.fingerprint].keys() == old[embedder.fingerprint].keys()
     rows = [r for r in night_report(store, first.nights[0]) if r["ext"] is not None]
-    assert rows and {r["model_version"].split("|")[-1] for r in rows} == {other_embedder.fingerprint}
+    assert rows and {r["model_version"].split("|")[2] for r in rows} == {other_embedder.fingerprint}
 
     third = ingest([night], settings, store=store, embedder=embedder)
     assert (third.files_new, third.files_known) == (0, third.files_found)

@@ -1,8 +1,8 @@
-"""The store: files, images, descriptors, quality numbers, scores, runs, labels, maps, clusterings, certifications.
+"""The store: files, images, descriptors, quality numbers, scores, runs, labels, maps, clusterings, certifications, models.
 
 :class:`Store` is the one door to the database; its parts live in one module per
 family of tables (``files``, ``scores``, ``images``, ``reports``, ``labels``,
-``analytics``, ``certifications``), the records it takes and gives in ``records``, the tables in
+``analytics``, ``certifications``, ``models``), the records it takes and gives in ``records``, the tables in
 ``schema``, and the upgrade of older stores in ``migrate``. SQLite in the home by
 default; any SQLAlchemy URL by configuration.
 """
@@ -17,12 +17,14 @@ from .records import (
     VERDICTS,
     CertifiedChange,
     ImageRow,
+    JudgedImage,
     NewFile,
     NewImage,
     NewScore,
     StoredClustering,
     StoredImage,
     StoredMap,
+    StoredModel,
     pack_array,
     pack_preview,
     pack_profiles,
@@ -40,6 +42,7 @@ __all__ = [
     "VERDICTS",
     "CertifiedChange",
     "ImageRow",
+    "JudgedImage",
     "NewFile",
     "NewImage",
     "NewScore",
@@ -48,6 +51,7 @@ __all__ = [
     "StoredClustering",
     "StoredImage",
     "StoredMap",
+    "StoredModel",
     "Upgrade",
     "open_database",
     "pack_array",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .database import transaction
 from .queries import StorePart
-from .records import VERDICTS
+from .records import VERDICTS, JudgedImage
 from .schema import File, Image, Label, Score
 
 
@@ -68,3 +68,39 @@ class LabelsPart(StorePart):
             if image_id is not None:
                 query = query.where(Label.image_id == image_id)
             return list(session.scalars(query))
+
+    def judged_images(self) -> list[JudgedImage]:
+        """Every image with a verdict, its latest verdict and its latest score (oldest night first)."""
+        latest_label = select(func.max(Label.id)).where(Label.image_id.is_not(None)).group_by(Label.image_id).scalar_subquery()
+        latest_score = select(func.max(Score.id)).group_by(Score.image_id).scalar_subquery()
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Image, Label.verdict, Label.reviewer, Score.score, Score.threshold, Score.details)
+                .join(Label, Label.image_id == Image.id)
+                .outerjoin(Score, (Score.image_id == Image.id) & Score.id.in_(latest_score))
+                .where(Label.id.in_(latest_label))
+                .order_by(Image.night, Image.id)
+            ).all()
+        return [
+            JudgedImage(
+                image_id=image.id,
+                image_type=image.image_type,
+                mode=image.mode,
+                category=image.category,
+                instrument=image.instrument,
+                night=image.night,
+                verdict=verdict,
+                reviewer=reviewer,
+                score=score,
+                threshold=_unsupervised_threshold(threshold, details or {}),
+                z={str(k): float(v) for k, v in (details or {}).get("z", {}).items()},
+            )
+            for image, verdict, reviewer, score, threshold, details in rows
+        ]
+
+
+def _unsupervised_threshold(threshold: float | None, details: dict) -> float | None:
+    """The detector's own threshold of a score (a score of calspot before training records only the one it used)."""
+    if "unsupervised_threshold" in details:
+        return details["unsupervised_threshold"]
+    return None if "learned" in details else threshold

@@ -238,3 +238,47 @@ class CertifiedChange:
     reviewer: str
     note: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A trained model as the store keeps it.
+
+    ``version`` names it (``bad-frames-3``); ``kind`` says what it does; ``counts``
+    what it learnt from; ``metrics`` how well it does (cross-validated where it
+    says so); ``parameters`` its numbers (plain JSON); ``weights_file`` a file in
+    the home's model folder (relative to it) with its SHA-256, for a network.
+    """
+
+    model_id: int
+    version: str
+    kind: str
+    trained_by: str
+    active: bool
+    counts: dict[str, Any]
+    metrics: dict[str, Any]
+    parameters: dict[str, Any]
+    weights_file: str | None
+    weights_sha256: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class JudgedImage:
+    """An image with an expert's latest verdict and its latest score: one example to learn from.
+
+    ``score`` and ``threshold`` are the unsupervised detector's (None when the image was
+    not scored against a reference); ``z`` its calibrated z-scores by feature name.
+    """
+
+    image_id: int
+    image_type: str
+    mode: str
+    category: str
+    instrument: str
+    night: str
+    verdict: str
+    reviewer: str
+    score: float | None
+    threshold: float | None
+    z: dict[str, float]

@@ -7,7 +7,9 @@ nothing is overwritten, and every label says who, when, and which model version
 showed the flag. Maps and clusterings are keyed by the set of images, the method, its
 parameters and the embedder fingerprint; their arrays are stored as ``.npy`` bytes.
 Certifications (an expert's "new normal from this night on" for a type and mode) are
-append-only too.
+append-only too. Trained models are rows of plain numbers (JSON) and, for a network,
+a weights file in the home that the row names with its SHA-256; one model per kind is
+active.
 
 These classes describe the newest schema. A store made by an older calspot is brought
 here by the Alembic revisions in ``migrations/versions`` (see :mod:`core.store.migrate`);
@@ -34,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The Alembic revision of this schema; revision "000N" is schema version N.
 HEAD_REVISION = f"{SCHEMA_VERSION:04d}"
 
@@ -243,4 +245,23 @@ class Certification(Base):
     night: Mapped[str] = mapped_column(String(10))
     reviewer: Mapped[str] = mapped_column(String(120))
     note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Model(Base):
+    """A model trained on the experts' verdicts: its numbers, what it learnt from, how well it does."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("version", name="uq_models_version"), Index("ix_models_kind", "kind", "active"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    trained_by: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    weights_file: Mapped[str | None] = mapped_column(String(200))
+    weights_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
