@@ -81,8 +81,12 @@ def calspot(*args: str) -> str:
     return done.stdout
 
 
-def prepare(regime: Regime, workdir: Path, weights: str) -> tuple[Path, Path]:
-    """Simulated nights (written once per parameter set) and the home they are ingested into (once per calspot run)."""
+def prepare(regime: Regime, workdir: Path, weights: str, reuse: bool = False) -> tuple[Path, Path]:
+    """Simulated nights (written once per parameter set) and the home they are ingested into.
+
+    The home is ingested anew unless ``reuse`` keeps one an earlier run ingested from
+    the same nights (its scores must come from the detector being measured).
+    """
     raw, home = workdir / "raw", workdir / "home"
     stamp = workdir / "PARAMETERS"
     wanted = f"{regime.describe()}\n"
@@ -106,6 +110,8 @@ def prepare(regime: Regime, workdir: Path, weights: str) -> tuple[Path, Path]:
             regime.severity,
         )
         stamp.write_text(wanted)
+    elif reuse and (home / "calspot.sqlite").is_file():
+        return raw, home
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir()
     (home / "calspot.toml").write_text(f'weights = "{weights}"\n')
@@ -198,6 +204,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, help="frame size of every regime (default: each regime's own)")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out/learning"))
     parser.add_argument("--weights", default=os.environ.get("CALSPOT_WEIGHTS", "auto"))
+    parser.add_argument("--reuse-homes", action="store_true", help="keep the homes an earlier run ingested from the same nights")
     args = parser.parse_args()
     lines = [
         f"| {'regime':15} | verdicts/type | verdicts | rejected | recall | precision |   F1  | good flagged | train+rescore |",
@@ -210,7 +217,7 @@ def main() -> None:
             regime = Regime(regime.name, regime.history, regime.test_nights, args.scale, regime.defect_rate, regime.severity, regime.seed)
         workdir = (args.workdir / key).resolve()
         started = time.perf_counter()
-        raw, base = prepare(regime, workdir, args.weights)
+        raw, base = prepare(regime, workdir, args.weights, args.reuse_homes)
         print(f"{regime.name}: {regime.describe()} (simulated and ingested in {time.perf_counter() - started:.0f} s)", flush=True)
         f1s = {}
         for per_type in args.verdicts:

@@ -56,6 +56,8 @@ Progress = Callable[[str, int, int], None]
 # the factor is shrunk by verdicts / (verdicts + SHRINK_VERDICTS).
 SHRINK_VERDICTS = 4.0
 MAX_FACTOR = 4.0
+# One-sided verdicts move the threshold this factor past the frame that moved it.
+ONE_SIDED_MARGIN = 1.05
 MIN_PER_CLASS = 2
 REGULARISATION = 0.5
 MAX_FOLDS = 5
@@ -79,6 +81,7 @@ class Example:
     threshold: float
     z: dict[str, float]
     rejected: bool
+    history_ratio: float | None = None  # what the reference's own scores called for, over the threshold
 
 
 @dataclass
@@ -137,28 +140,46 @@ def examples_of(judged: Sequence[JudgedImage]) -> list[Example]:
     for j in judged:
         if j.category not in CALIBRATION_CATEGORIES or j.score is None or not j.threshold or not np.isfinite(j.score):
             continue
-        out.append(
-            Example(j.image_id, group_key(j.image_type, j.mode), j.score / j.threshold, j.score, j.threshold, j.z, j.verdict == "reject")
-        )
+        history = j.history_threshold / j.threshold if j.history_threshold else None
+        key = group_key(j.image_type, j.mode)
+        out.append(Example(j.image_id, key, j.score / j.threshold, j.score, j.threshold, j.z, j.verdict == "reject", history))
     return out
 
 
-def tune_threshold(ratios: Sequence[float], rejected: Sequence[bool], shrink: float = SHRINK_VERDICTS) -> float:
+def tune_threshold(
+    ratios: Sequence[float], rejected: Sequence[bool], lowest: float | None = None, shrink: float = SHRINK_VERDICTS
+) -> float:
     """The factor on the unsupervised threshold that maximises F1 on the verdicts, with guards.
 
-    ``ratios`` are the judged frames' scores over their unsupervised thresholds. The
-    factor that best separates rejected from accepted frames is searched among the
-    midpoints (on a log scale) between neighbouring ratios and 1 itself, ties going
-    to the factor nearest 1. Guards: verdicts that hold no rejected frame, or no
-    accepted one, say nothing about where good and bad part, and leave the factor at
-    1 (they must not move the threshold to flag everything or nothing); with few
-    verdicts the log of the factor is shrunk towards 0 by ``n / (n + shrink)``; and
-    it never leaves ``[1 / MAX_FACTOR, MAX_FACTOR]``.
+    ``ratios`` are the judged frames' scores over their unsupervised thresholds. With
+    both verdicts among them, the factor that best separates rejected from accepted
+    frames is searched among the midpoints (on a log scale) between neighbouring
+    ratios and 1 itself, ties going to the factor nearest 1. Verdicts of one kind
+    cannot say where good and bad part, and must not move the threshold to flag
+    everything or nothing: rejected frames under the threshold lower it to just under
+    the lowest of them, but never below ``lowest`` (the ratio the reference's good
+    frames' own scores call for; None: not at all); accepted frames over it raise it
+    to just over the highest of them. With few verdicts the log of the factor is
+    shrunk towards 0 by ``n / (n + shrink)``, and it never leaves
+    ``[1 / MAX_FACTOR, MAX_FACTOR]``.
     """
     ratios = np.log(np.clip(np.asarray(ratios, np.float64), 1e-9, None))
     bad = np.asarray(rejected, bool)
-    if len(ratios) == 0 or bad.all() or not bad.any():
+    if len(ratios) == 0:
         return 1.0
+    if bad.all():
+        floor = min(math.log(lowest), 0.0) if lowest else 0.0
+        best = max(min(0.0, float(ratios.min()) - math.log(ONE_SIDED_MARGIN)), floor)
+    elif not bad.any():
+        best = max(0.0, float(ratios.max()) + math.log(ONE_SIDED_MARGIN))
+    else:
+        best = _f1_cut(ratios, bad)
+    shrunk = best * len(ratios) / (len(ratios) + shrink)
+    return float(np.exp(np.clip(shrunk, -math.log(MAX_FACTOR), math.log(MAX_FACTOR))))
+
+
+def _f1_cut(ratios: np.ndarray, bad: np.ndarray) -> float:
+    """The log-ratio cut with the best F1 on two-sided verdicts (ties to the cut nearest 0)."""
     values = np.unique(ratios)
     candidates = np.concatenate([[0.0], (values[1:] + values[:-1]) / 2, [values[0] - 1e-6, values[-1] + 1e-6]])
     best, best_f1 = 0.0, -1.0
@@ -168,8 +189,7 @@ def tune_threshold(ratios: Sequence[float], rejected: Sequence[bool], shrink: fl
         f1 = 2 * tp / (flagged.sum() + bad.sum())
         if f1 > best_f1 + 1e-12:
             best, best_f1 = float(cut), f1
-    shrunk = best * len(ratios) / (len(ratios) + shrink)
-    return float(np.exp(np.clip(shrunk, -math.log(MAX_FACTOR), math.log(MAX_FACTOR))))
+    return best
 
 
 def fit_group(examples: Sequence[Example], regularisation: float = REGULARISATION) -> GroupJudge:
@@ -182,7 +202,8 @@ def fit_group(examples: Sequence[Example], regularisation: float = REGULARISATIO
     from sklearn.linear_model import LogisticRegression
 
     rejected = np.array([e.rejected for e in examples], bool)
-    factor = tune_threshold([e.ratio for e in examples], rejected)
+    histories = [e.history_ratio for e in examples if e.history_ratio]
+    factor = tune_threshold([e.ratio for e in examples], rejected, lowest=float(np.median(histories)) if histories else None)
     group = GroupJudge(threshold_factor=factor, verdicts=len(examples), rejected=int(rejected.sum()))
     if rejected.sum() < MIN_PER_CLASS or (~rejected).sum() < MIN_PER_CLASS:
         return group

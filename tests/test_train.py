@@ -26,9 +26,12 @@ SHIFT_ADU = 2.5
 REVIEW_NIGHTS = range(2, 7)
 
 
-def test_the_threshold_stays_where_labels_of_one_kind_cannot_say_where_good_and_bad_part():
-    assert tune_threshold([0.2, 0.5, 3.0, 9.0], [False] * 4) == 1.0  # all accepted: would flag nothing
-    assert tune_threshold([0.2, 0.5, 3.0, 9.0], [True] * 4) == 1.0  # all rejected: would flag everything
+def test_labels_of_one_kind_never_move_the_threshold_to_flag_everything_or_nothing():
+    assert tune_threshold([0.2, 0.5, 1.5, 2.0], [False] * 4, shrink=0) == pytest.approx(2.0 * 1.05)  # just over the highest accepted
+    assert tune_threshold([0.2, 0.5, 0.9], [False] * 3) == 1.0  # accepted and unflagged: nothing to move
+    assert tune_threshold([0.5, 0.7, 3.0], [True] * 3, lowest=0.6, shrink=0) == pytest.approx(0.6)  # no lower than history allows
+    assert tune_threshold([0.5, 0.7, 3.0], [True] * 3, lowest=0.2, shrink=0) == pytest.approx(0.5 / 1.05)  # just under the lowest
+    assert tune_threshold([0.5, 0.7, 3.0], [True] * 3) == 1.0  # no word of what good frames score: stays
     assert tune_threshold([], []) == 1.0
 
 

@@ -93,6 +93,7 @@ class LabelsPart(StorePart):
                 reviewer=reviewer,
                 score=score,
                 threshold=_unsupervised_threshold(threshold, details or {}),
+                history_threshold=(details or {}).get("history_threshold"),
                 z={str(k): float(v) for k, v in (details or {}).get("z", {}).items()},
             )
             for image, verdict, reviewer, score, threshold, details in rows

@@ -268,7 +268,9 @@ class JudgedImage:
     """An image with an expert's latest verdict and its latest score: one example to learn from.
 
     ``score`` and ``threshold`` are the unsupervised detector's (None when the image was
-    not scored against a reference); ``z`` its calibrated z-scores by feature name.
+    not scored against a reference), ``history_threshold`` what the reference's own
+    scores called for before the detector's floor; ``z`` its calibrated z-scores by
+    feature name.
     """
 
     image_id: int
@@ -281,4 +283,5 @@ class JudgedImage:
     reviewer: str
     score: float | None
     threshold: float | None
+    history_threshold: float | None
     z: dict[str, float]
