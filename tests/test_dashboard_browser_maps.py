@@ -6,6 +6,7 @@ under pytest-xdist. The map is PCA, computed through core before the page opens.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +73,18 @@ def drawn_plot(page):
     return plot
 
 
+def settled_points(page, plot) -> list[dict]:
+    """The points on screen once the chart stops changing (a rerun may still be replacing it)."""
+    points = plot.evaluate(POINTS_ON_SCREEN)
+    for _ in range(30):
+        page.wait_for_timeout(500)
+        again = plot.evaluate(POINTS_ON_SCREEN)
+        if again == points:
+            return points
+        points = again
+    raise AssertionError("the chart kept changing for 15 s")
+
+
 def drag_box(page, left: float, top: float, right: float, bottom: float) -> None:
     """Press, move and release the mouse as a person drawing a box selection does."""
     page.mouse.move(left, top)
@@ -86,8 +99,9 @@ def test_box_selection_then_batch_reject(home: Path, dashboard: str, page, tmp_p
         page.goto(f"{dashboard}/maps")
         page.get_by_role("heading", name="Maps").wait_for()
         page.get_by_text("PCA", exact=True).first.click()
+        page.get_by_text(re.compile(r"^PCA of ")).first.wait_for()
         plot = drawn_plot(page)
-        traces = plot.evaluate(POINTS_ON_SCREEN)
+        traces = settled_points(page, plot)
         biases = next(t["points"] for t in traces if t["name"] == f"{BIAS} (this night)")
         assert len(biases) == BIASES_PER_NIGHT
         left = min(p["x"] for p in biases) - BOX_PADDING_PX
@@ -116,8 +130,9 @@ def test_a_click_opens_the_frame(home: Path, dashboard: str, page, tmp_path: Pat
         page.goto(f"{dashboard}/maps")
         page.get_by_role("heading", name="Maps").wait_for()
         page.get_by_text("PCA", exact=True).first.click()
+        page.get_by_text(re.compile(r"^PCA of ")).first.wait_for()
         plot = drawn_plot(page)
-        traces = plot.evaluate(POINTS_ON_SCREEN)
+        traces = settled_points(page, plot)
         flat = next(t["points"][0] for t in traces if t["name"] == f"{FLAT} (this night)")
         # Plotly picks the point nearest the pointer: a frame of the history may lie under this one.
         near = {p["id"] for t in traces for p in t["points"] if abs(p["x"] - flat["x"]) < 6 and abs(p["y"] - flat["y"]) < 6}
