@@ -192,12 +192,13 @@ def _f1_cut(ratios: np.ndarray, bad: np.ndarray) -> float:
     return best
 
 
-def fit_group(examples: Sequence[Example], regularisation: float = REGULARISATION) -> GroupJudge:
+def fit_group(examples: Sequence[Example], regularisation: float = REGULARISATION, classifier: bool = True) -> GroupJudge:
     """The trained judgement of one image type and mode from its judged frames.
 
-    The threshold is tuned on all of them; the logistic regression needs at least
-    ``MIN_PER_CLASS`` rejected and accepted frames, and reads the z-scores any judged
-    frame has (squashed by asinh, standardised).
+    The threshold is tuned on all of them; the logistic regression (unless
+    ``classifier`` is False) needs at least ``MIN_PER_CLASS`` rejected and accepted
+    frames, and reads the z-scores any judged frame has (squashed by asinh,
+    standardised).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -205,7 +206,7 @@ def fit_group(examples: Sequence[Example], regularisation: float = REGULARISATIO
     histories = [e.history_ratio for e in examples if e.history_ratio]
     factor = tune_threshold([e.ratio for e in examples], rejected, lowest=float(np.median(histories)) if histories else None)
     group = GroupJudge(threshold_factor=factor, verdicts=len(examples), rejected=int(rejected.sum()))
-    if rejected.sum() < MIN_PER_CLASS or (~rejected).sum() < MIN_PER_CLASS:
+    if not classifier or rejected.sum() < MIN_PER_CLASS or (~rejected).sum() < MIN_PER_CLASS:
         return group
     features = sorted(set().union(*(e.z.keys() for e in examples)))
     if not features:
@@ -214,40 +215,42 @@ def fit_group(examples: Sequence[Example], regularisation: float = REGULARISATIO
     mean = raw.mean(axis=0)
     scale = np.where(raw.std(axis=0) > 1e-9, raw.std(axis=0), 1.0)
     x = (raw - mean) / scale
-    classifier = LogisticRegression(C=regularisation, max_iter=2000).fit(x, rejected)
+    fitted = LogisticRegression(C=regularisation, max_iter=2000).fit(x, rejected)
     distances = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=2)
     np.fill_diagonal(distances, np.inf)
     nearest = distances.min(axis=1)
     reach = float(2.0 * np.median(nearest[np.isfinite(nearest)])) if np.isfinite(nearest).any() else 1.0
     group.features = features
     group.mean, group.scale = mean, scale
-    group.coef, group.intercept = classifier.coef_[0].astype(np.float64), float(classifier.intercept_[0])
+    group.coef, group.intercept = fitted.coef_[0].astype(np.float64), float(fitted.intercept_[0])
     group.labelled = x
     group.reach = max(reach, 1e-3)
     return group
 
 
-def cross_validated(examples: Sequence[Example], seed: int = 0) -> tuple[Rates, Rates]:
+def cross_validated(examples: Sequence[Example], classifier: bool = True, seed: int = 0) -> tuple[Rates, Rates]:
     """Flags of the trained judgement and of the unsupervised threshold on one group's verdicts.
 
-    Stratified k-fold (k up to ``MAX_FOLDS``, at most the smaller class's count): each
-    frame is judged by a model fitted without it. With fewer than two frames of a
-    class the trained judgement is the unsupervised one, as :func:`fit_group` makes it.
+    Stratified k-fold (k up to ``MAX_FOLDS``, at most the smaller class's count), or
+    leave-one-out when a class has fewer than two frames: each frame is judged by a
+    model fitted without it.
     """
     trained, unsupervised = Rates(), Rates()
     for e in examples:
         unsupervised.add(e.ratio > 1.0, e.rejected)
     rejected = np.array([e.rejected for e in examples], bool)
     folds = min(MAX_FOLDS, int(rejected.sum()), int((~rejected).sum()))
-    if folds < 2:
-        for e in examples:
-            trained.add(e.ratio > 1.0, e.rejected)
-        return trained, unsupervised
-    from sklearn.model_selection import StratifiedKFold
+    if folds >= 2:
+        from sklearn.model_selection import StratifiedKFold
 
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for fit_index, test_index in splitter.split(np.zeros(len(examples)), rejected):
-        group = fit_group([examples[i] for i in fit_index])
+        splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(examples)), rejected)
+    else:
+        everyone = np.arange(len(examples))
+        splits = ((np.delete(everyone, i), [i]) for i in everyone)
+    for fit_index, test_index in splits:
+        if len(fit_index) == 0:
+            continue
+        group = fit_group([examples[i] for i in fit_index], classifier=classifier)
         for i in test_index:
             e = examples[i]
             trained.add(group.judge(e.score, e.threshold, e.z).flagged, e.rejected)
@@ -262,9 +265,13 @@ def fit_bad_frames(judged: Sequence[JudgedImage]) -> tuple[dict[str, Any], dict[
     groups, per_type = {}, {}
     total_trained, total_unsupervised = Rates(), Rates()
     for key, examples in sorted(by_group.items()):
-        group = fit_group(examples)
+        # The classifier stays only where it beats the tuned threshold alone on held-out verdicts.
+        with_classifier, unsupervised = cross_validated(examples, classifier=True)
+        threshold_only, _ = cross_validated(examples, classifier=False)
+        keep = bool(with_classifier.f1 > threshold_only.f1)
+        trained = with_classifier if keep else threshold_only
+        group = fit_group(examples, classifier=keep)
         groups[key] = group.to_json()
-        trained, unsupervised = cross_validated(examples)
         _merge(total_trained, trained)
         _merge(total_unsupervised, unsupervised)
         image_type, mode = key.split("|", 1)
