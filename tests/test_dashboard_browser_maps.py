@@ -134,13 +134,15 @@ def test_a_click_opens_the_frame(home: Path, dashboard: str, page, tmp_path: Pat
         plot = drawn_plot(page)
         traces = settled_points(page, plot)
         flat = next(t["points"][0] for t in traces if t["name"] == f"{FLAT} (this night)")
-        # Plotly picks the point nearest the pointer: a frame of the history may lie under this one.
-        near = {p["id"] for t in traces for p in t["points"] if abs(p["x"] - flat["x"]) < 6 and abs(p["y"] - flat["y"]) < 6}
         page.mouse.move(flat["x"] - 20, flat["y"] - 20)
         page.mouse.move(flat["x"], flat["y"], steps=5)
+        # Plotly picks the point nearest the pointer (a frame of the history may lie under this one):
+        # the click must open the frame plotly shows under the pointer.
+        page.wait_for_function("() => document.querySelector('.js-plotly-plot')._hoverdata?.length > 0")
+        hovered = plot.evaluate("(p) => Number(p._hoverdata[0].customdata)")
         page.mouse.click(flat["x"], flat["y"])
         page.wait_for_url("**/frame?image=*")
-        assert int(page.url.rsplit("=", 1)[1]) in near
+        assert int(page.url.rsplit("=", 1)[1]) == hovered
         page.get_by_role("heading", name="Frame", exact=True).wait_for()
 
 
