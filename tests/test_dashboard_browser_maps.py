@@ -41,6 +41,20 @@ POINTS_ON_SCREEN = """
 """
 
 
+# Whether plotly's hover label is on a point under the pointer (the pointer passed other points on its way).
+HOVER_AT = """
+([x, y]) => {
+  const plot = document.querySelector('.js-plotly-plot');
+  const point = plot?._hoverdata?.[0];
+  if (!point) return false;
+  const box = plot.getBoundingClientRect(), size = plot._fullLayout._size;
+  const px = box.left + size.l + point.xaxis.l2p(point.xaxis.d2l(point.x));
+  const py = box.top + size.t + point.yaxis.l2p(point.yaxis.d2l(point.y));
+  return Math.abs(px - x) < 8 && Math.abs(py - y) < 8;
+}
+"""
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The analytics home with the PCA map of its last night stored."""
@@ -83,6 +97,16 @@ def settled_points(page, plot) -> list[dict]:
             return points
         points = again
     raise AssertionError("the chart kept changing for 15 s")
+
+
+def hover_on(page, x: float, y: float) -> None:
+    """Rest the pointer on (x, y) until plotly's hover is on the point there (it throttles hover under load)."""
+    for attempt in range(20):
+        page.mouse.move(x + (attempt % 2), y, steps=2)
+        page.wait_for_timeout(250)
+        if page.evaluate(HOVER_AT, [x, y]):
+            return
+    raise AssertionError("plotly never showed the point under the pointer")
 
 
 def drag_box(page, left: float, top: float, right: float, bottom: float) -> None:
@@ -138,7 +162,7 @@ def test_a_click_opens_the_frame(home: Path, dashboard: str, page, tmp_path: Pat
         page.mouse.move(flat["x"], flat["y"], steps=5)
         # Plotly picks the point nearest the pointer (a frame of the history may lie under this one):
         # the click must open the frame plotly shows under the pointer.
-        page.wait_for_function("() => document.querySelector('.js-plotly-plot')._hoverdata?.length > 0")
+        hover_on(page, flat["x"], flat["y"])
         hovered = plot.evaluate("(p) => Number(p._hoverdata[0].customdata)")
         page.mouse.click(flat["x"], flat["y"])
         page.wait_for_url("**/frame?image=*")
