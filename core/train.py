@@ -325,7 +325,7 @@ def fit_type_network(
     ValueError
         Fewer than two classes have enough frames.
     """
-    keys = [f"{f.image_type}|{f.mode}" for f in frames]
+    keys = [group_key(f.image_type, f.mode) for f in frames]
     counts = {k: keys.count(k) for k in set(keys)}
     kept = [i for i, k in enumerate(keys) if counts[k] >= MIN_TYPE_FRAMES]
     classes = sorted({keys[i] for i in kept})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, select
 
 from .database import transaction
-from .queries import StorePart
+from .queries import StorePart, latest_label_of_image, latest_score_of_image
 from .records import VERDICTS, JudgedImage
 from .schema import File, Image, Label, Score
 
@@ -71,14 +71,11 @@ class LabelsPart(StorePart):
 
     def judged_images(self) -> list[JudgedImage]:
         """Every image with a verdict, its latest verdict and its latest score (oldest night first)."""
-        latest_label = select(func.max(Label.id)).where(Label.image_id.is_not(None)).group_by(Label.image_id).scalar_subquery()
-        latest_score = select(func.max(Score.id)).group_by(Score.image_id).scalar_subquery()
         with self._sessions() as session:
             rows = session.execute(
                 select(Image, Label.verdict, Label.reviewer, Score.score, Score.threshold, Score.details)
-                .join(Label, Label.image_id == Image.id)
-                .outerjoin(Score, (Score.image_id == Image.id) & Score.id.in_(latest_score))
-                .where(Label.id.in_(latest_label))
+                .join(Label, and_(Label.image_id == Image.id, latest_label_of_image()))
+                .outerjoin(Score, and_(Score.image_id == Image.id, latest_score_of_image()))
                 .order_by(Image.night, Image.id)
             ).all()
         return [
