@@ -27,6 +27,7 @@ needed. The reasons name the numbers that pass the threshold.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -41,7 +42,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .qc import metric_label
 
-DETECTOR_VERSION = "frame-detector-2"
+DETECTOR_VERSION = "frame-detector-3"
 NORMAL_Q90 = 1.6449
 PROFILE_SMOOTHING = 1.0
 # Cosine distances below this are the same picture (float noise, a few cosmic rays).
@@ -67,11 +68,15 @@ DEFAULT_TOLERANCES: tuple[tuple[str, frozenset[str] | None, float, float], ...] 
     (r"(read_noise|noise)$", None, 0.02, 0.02),
     (r"(row|column)_structure$", None, 0.02, 0.05),
     (r"periodic_noise$", None, 0.5, 0.1),
+    # Sub-pixel drifts merge and split blended arc lines: a tenth of the count comes and goes.
+    (r"line_count$", None, 1.0, 0.1),
     (r"count$", None, 1.0, 0.02),
     (r"^grid", frozenset({"flat", "arc"}), 0.005, 0.01),
     (r"^grid", None, 0.3, 0.0),
     (r"^gradient", frozenset({"flat", "arc"}), 0.002, 0.05),
     (r"^gradient", None, 0.05, 0.05),
+    # Frames of one night share the drift: their offsets to each other are measured to a hundredth of a pixel.
+    (r"^night_shift_", None, 0.1, 0.0),
     (r"^shift_", None, 0.2, 0.0),
     (r"^profile_mismatch", None, 0.005, 0.1),
     (r"^descriptor_distance$", None, 0.25, 0.0),
@@ -86,11 +91,22 @@ DEFAULT_TOLERANCES: tuple[tuple[str, frozenset[str] | None, float, float], ...] 
 # reference of a hundred frames that shows a steadier instrument than the floors
 # assume is believed, so that a faint defect of a few times that scatter (0.4 ADU on
 # a bias, 2 % of a lamp's flux, 0.3 px of a shift) stands out; a few frames are not.
-# Counts of rare events (cosmic rays, bad rows, lines) scatter as Poisson numbers, in
-# steps a median cannot follow, and descriptor distances and profile mismatches by
-# factors between near-identical frames: their floors stay where they are.
+# Counts of rare events (bad rows, lines) scatter as Poisson numbers, in steps a
+# median cannot follow, and descriptor distances and profile mismatches by factors
+# between near-identical frames: their floors stay where they are. Cosmic rays are
+# common enough on biases and flats for a long reference to say how many come (a
+# shower of a few dozen hits must stand out), but not on arcs, where the sharpest
+# line peaks pass for hits as the lines drift across the pixels.
 STEADY_ROWS = 4
-FLOOR_SHRINK: tuple[tuple[str, float], ...] = ((r"(^descriptor_distance|^profile_mismatch_\w+|fraction|excess|count)$", 1.0), (r"", 0.1))
+# Two hits of three pixels more or less are chance, however long the reference.
+COSMIC_CHANCE_PIXELS = 6
+COSMIC_FRACTION = re.compile(r"cosmic_ray_fraction$")
+FLOOR_SHRINK: tuple[tuple[str, frozenset[str] | None, float], ...] = (
+    (r"cosmic_ray_fraction$", frozenset({"arc"}), 1.0),
+    (r"cosmic_ray_fraction$", None, 0.2),
+    (r"(^descriptor_distance|^profile_mismatch_\w+|fraction|excess|count)$", None, 1.0),
+    (r"", None, 0.1),
+)
 
 # Numbers where only an increase is a defect.
 ONE_SIDED = re.compile(
@@ -118,6 +134,17 @@ DERIVED_LABELS = {
 }
 PATTERNS = {"flat": "orders or illumination", "arc": "arc lines"}
 
+# Frames of one calibration sequence (a night's biases, flats or arcs of one mode) are
+# taken minutes apart: what drifts from night to night (bias offsets, lamp flux, order
+# and line positions) is nearly the same in all of them, so one frame that differs from
+# its night's others by a fraction of the nightly drift is suspect. These numbers are
+# also compared with what the frame's night says (:func:`_add_night_features`), as
+# ``night_<name>``, when the night has at least NIGHT_SIBLINGS frames of the type and mode.
+NIGHT_PREFIX = "night_"
+NIGHT_SIBLINGS = 2
+HISTORY_VOTES = 2
+NIGHT_COMPARED = re.compile(r"((^|\.)(level|bias_level)|^flux|^flux_p99|^line_flux|^line_peak_p90|^shift_rows|^shift_cols)$")
+
 
 @dataclass
 class FrameSet:
@@ -138,6 +165,9 @@ class FrameSet:
         One mapping of 1-D profiles per frame (``rows``, ``cols``) and bin factors in metrics.
     category
         bias, flat, arc ...: profiles are compared for flats and arcs only.
+    pixels
+        Pixels of one frame (the frames of a type and mode share a shape), if known:
+        one cosmic ray is a larger share of a small frame's pixels.
     """
 
     ids: list[int]
@@ -146,6 +176,7 @@ class FrameSet:
     descriptors: np.ndarray
     profiles: list[Mapping[str, np.ndarray]] = field(default_factory=list)
     category: str = "unknown"
+    pixels: int | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -169,6 +200,7 @@ class FrameSet:
             descriptors=self.descriptors[index],
             profiles=[self.profiles[i] for i in index] if self.profiles else [],
             category=self.category,
+            pixels=self.pixels,
         )
 
 
@@ -212,10 +244,18 @@ class Explanation:
 
 def describe_feature(name: str, category: str | None = None) -> tuple[str, str]:
     """Human label and unit of a quality number or a derived feature of an image category."""
+    if name.startswith(NIGHT_PREFIX):
+        label, unit = describe_feature(base_name(name), category)
+        return f"{label}, against the night's other frames", unit
     if name in DERIVED_LABELS:
         label, unit = DERIVED_LABELS[name]
         return label.format(pattern=PATTERNS.get(category or "", "pattern")), unit
     return metric_label(name, category)
+
+
+def base_name(name: str) -> str:
+    """The quality number a feature is about: ``night_shift_cols`` is about ``shift_cols``."""
+    return name.removeprefix(NIGHT_PREFIX)
 
 
 def tolerance(name: str, category: str, tolerances=DEFAULT_TOLERANCES) -> tuple[float, float]:
@@ -226,9 +266,13 @@ def tolerance(name: str, category: str, tolerances=DEFAULT_TOLERANCES) -> tuple[
     return 1e-6, 0.01
 
 
-def floor_shrink(name: str, rows: int) -> float:
-    """The factor on a number's floor for a reference that replays ``rows`` rows (1 for a short one)."""
-    lowest = next(factor for pattern, factor in FLOOR_SHRINK if re.search(pattern, name))
+def floor_shrink(name: str, rows: int, category: str | None = None) -> float:
+    """The factor on a number's floor of an image category for a reference that replays ``rows`` rows (1 for a short one)."""
+    lowest = next(
+        factor
+        for pattern, categories, factor in FLOOR_SHRINK
+        if (categories is None or category in categories) and re.search(pattern, name)
+    )
     return max(lowest, min(1.0, STEADY_ROWS / max(rows, 1)))
 
 
@@ -377,7 +421,8 @@ class FrameDetector(BaseEstimator):
             warnings.simplefilter("ignore", RuntimeWarning)  # a number no reference frame has: all-NaN column
             self.center_ = np.nanmedian(matrix, axis=0)
             spread = MAD_TO_SIGMA * np.nanmedian(np.abs(matrix - self.center_), axis=0)
-        floors = np.array([self._floor(name, t) * floor_shrink(name, len(rows)) for name, t in zip(self.feature_names_, typical)])
+        shrunk = [self._floor(name, t) * floor_shrink(name, len(rows), self.category_) for name, t in zip(self.feature_names_, typical)]
+        floors = np.array([max(floor, self._chance_floor(name, X.pixels)) for name, floor in zip(self.feature_names_, shrunk)])
         # A scatter measured on few frames is uncertain: widen it rather than trust it.
         self.scale_ = np.fmax(np.nan_to_num(spread), floors) * (1.0 + SMALL_SAMPLE_WIDENING / max(len(rows), 1))
         self.reference_z_ = self._z(matrix)
@@ -449,6 +494,11 @@ class FrameDetector(BaseEstimator):
             inliers = updated
         return inliers
 
+    @staticmethod
+    def _chance_floor(name: str, pixels: int | None) -> float:
+        """The floor no reference lowers: for the cosmic-ray fraction, ``COSMIC_CHANCE_PIXELS`` of the frame's pixels, in per mille."""
+        return 1000.0 * COSMIC_CHANCE_PIXELS / pixels if pixels and COSMIC_FRACTION.search(name) else 0.0
+
     def _floor(self, name: str, typical: float) -> float:
         absolute, relative = tolerance(name, self.category_, self.tolerances)
         return max(absolute, relative * abs(typical)) if np.isfinite(typical) else absolute
@@ -498,6 +548,7 @@ class FrameDetector(BaseEstimator):
             elif X.ids[i] in own and len(own) > 1:
                 state = self._normal(normal_frames.without(X.ids[i]))
             out.append(self._frame_features(X.subset([i]), state))
+        _add_night_features(X.nights, [features for features, _ in out])
         return out
 
     def _frame_features(self, frame: FrameSet, normal: _Normal) -> tuple[dict[str, tuple[float, float, float]], list[tuple[int, float]]]:
@@ -593,6 +644,49 @@ class FrameDetector(BaseEstimator):
             every = {name: float(value) for name, value in zip(self.feature_names_, z) if np.isfinite(value)}
             explanations.append(Explanation(score, deviations, neighbours, float(threshold), float(history_threshold), every))
         return explanations
+
+
+def _add_night_features(nights: Sequence[str], features: Sequence[dict[str, tuple[float, float, float]]]) -> None:
+    """Add, in place, each frame's drifting numbers against the other frames of its night (``night_<name>``).
+
+    A number's residual against the history (value minus the history's prediction) is
+    compared with the night's central residual: the median of the residuals of the
+    night's frames, the frame judged among them, and of the history's own, zero,
+    counted as ``HISTORY_VOTES`` frames, moved to the nearest residual of a frame of
+    the night. The judged frame's vote keeps one odd frame among three from moving the
+    others' residuals; the history's votes decide a night of two (the frame that left
+    both the other and the history is the odd one) and keep two odd frames among three
+    from dragging the third off; taking a frame's own value keeps the nightly drift,
+    shared by the night's frames, out of every residual. Where the history's votes
+    chose the central frame (the night had no majority), a frame is odd against its
+    night only as far as it is also off the history's prediction: between two frames
+    that disagree, the one nearer the history is not thereby right. That central frame's own
+    comparison is missing (NaN): it is zero by construction, and zeros would shrink
+    the scatter the others are judged by.
+    """
+    by_night: dict[str, list[int]] = {}
+    for i, night in enumerate(nights):
+        by_night.setdefault(night, []).append(i)
+    for members in by_night.values():
+        if len(members) < NIGHT_SIBLINGS:
+            continue
+        names = {name for i in members for name in features[i] if NIGHT_COMPARED.search(name)}
+        for name in names:
+            present = [i for i in members if name in features[i] and np.isfinite(features[i][name][2])]
+            if len(present) < NIGHT_SIBLINGS:
+                continue
+            residuals = np.array([features[i][name][2] for i in present])
+            middle = float(np.median(np.concatenate([residuals, np.zeros(HISTORY_VOTES)])))
+            chosen = int(np.argmin(np.abs(residuals - middle)))
+            central = float(residuals[chosen])
+            by_history = not np.isin(middle, residuals)
+            for k, (i, residual) in enumerate(zip(present, residuals)):
+                value, _, _ = features[i][name]
+                offset = float(residual - central)
+                if by_history:
+                    offset = math.copysign(min(abs(offset), abs(float(residual))), offset)
+                # The central frame is the night's reference: its own residual says nothing.
+                features[i][NIGHT_PREFIX + name] = (value, value - offset, offset if k != chosen else np.nan)
 
 
 def _add_distinct(deviations: list[Deviation], deviation: Deviation) -> None:

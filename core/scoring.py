@@ -94,6 +94,7 @@ def frame_set(frames: Sequence[StoredImage], category: str, dim: int) -> FrameSe
         descriptors=descriptors,
         profiles=[f.profiles for f in frames],
         category=category,
+        pixels=int(np.prod(frames[0].shape)) if frames else None,
     )
 
 

@@ -40,7 +40,8 @@ def test_follows_scikit_learn_conventions():
     assert clone(detector).get_params() == detector.get_params()
     reference = frames(30)
     assert detector.fit(reference) is detector
-    assert detector.threshold_ >= 5.0 and len(detector.feature_names_) == 4
+    assert detector.threshold_ >= 5.0 and len(detector.feature_names_) == 5
+    assert "night_amp1.level" in detector.feature_names_  # four frames a night: each also against its night
     scores = detector.anomaly_score(reference)
     np.testing.assert_allclose(detector.score_samples(reference), -scores)
     thresholds = np.array([e.threshold for e in detector.explain(reference)])
@@ -110,11 +111,13 @@ def test_a_long_steady_reference_sees_a_faint_level_jump_that_a_short_one_does_n
     assert FrameDetector().fit(steady(12)).predict(jump)[0] == 1  # three nights: the floor of 0.4 ADU stands
 
 
-def test_floors_of_counts_and_shape_numbers_never_shrink():
+def test_floors_of_counts_and_shape_numbers_never_shrink_those_of_cosmic_rays_only_off_arcs():
     assert floor_shrink("amp1.level", 4) == 1.0 and floor_shrink("amp1.level", 1000) == 0.1
     assert floor_shrink("amp1.level", 2 * STEADY_ROWS) == pytest.approx(0.5)
-    for name in ("cosmic_ray_fraction", "line_count", "bad_column_excess", "descriptor_distance", "profile_mismatch_cols"):
+    for name in ("line_count", "bad_column_excess", "descriptor_distance", "profile_mismatch_cols"):
         assert floor_shrink(name, 1000) == 1.0
+    # a long reference says how many cosmic rays a bias or a flat gets; on an arc, line peaks pass for hits
+    assert floor_shrink("cosmic_ray_fraction", 1000, "bias") == 0.2 and floor_shrink("cosmic_ray_fraction", 1000, "arc") == 1.0
 
 
 def test_reference_frames_are_scored_leaving_themselves_out():
@@ -153,3 +156,64 @@ def test_type_classifier_tells_types_apart_and_says_how_sure_it_is():
     probe = np.vstack([bias + rng.normal(0, 0.01, 32), flat + rng.normal(0, 0.01, 32)])
     assert list(classifier.predict(probe)) == ["bias", "flat"]
     assert classifier.predict_proba(probe).max(axis=1).min() > 0.8
+
+
+def drifting_nights(nights: int, per_night: int, seed: int = 0, step: float = 1.0, jitter: float = 0.03) -> tuple[FrameSet, float]:
+    """Bias-like frames whose level walks ``step`` ADU a night and scatters ``jitter`` within one; and the last level."""
+    rng = np.random.default_rng(seed)
+    base = np.random.default_rng(99).normal(1.0, 0.2, 16)
+    walk = 200.0 + np.cumsum(rng.normal(0.0, step, nights))
+    levels = np.repeat(walk, per_night) + rng.normal(0.0, jitter, nights * per_night)
+    n = nights * per_night
+    reference = FrameSet(
+        ids=list(range(n)),
+        nights=[f"2025-01-{1 + i // per_night:02d}" for i in range(n)],
+        metrics=[{"amp1.level": float(level), "amp1.read_noise": 3.0 + rng.normal(0, 0.03)} for level in levels],
+        descriptors=(base + rng.normal(0, 0.01, (n, 16))).astype(np.float32),
+        profiles=[{} for _ in range(n)],
+        category="bias",
+    )
+    return reference, float(walk[-1])
+
+
+def one_night(levels: list[float], reference: FrameSet) -> FrameSet:
+    n = len(levels)
+    return FrameSet(
+        ids=list(range(1000, 1000 + n)),
+        nights=["2025-02-15"] * n,
+        metrics=[{"amp1.level": level, "amp1.read_noise": 3.0} for level in levels],
+        descriptors=reference.descriptors[:n].copy(),
+        profiles=[{} for _ in range(n)],
+        category="bias",
+    )
+
+
+def test_a_frame_off_its_nights_others_by_a_fraction_of_the_nightly_drift_is_flagged_against_them():
+    reference, last = drifting_nights(25, 4)
+    detector = FrameDetector().fit(reference)
+    tonight = last + 1.5  # the night moved on, as nights do here: nothing to flag
+    night = one_night([tonight, tonight + 0.02, tonight - 0.02, tonight + 0.4], reference)
+    assert detector.predict(night).tolist() == [1, 1, 1, -1]
+    top = detector.explain(night)[3].deviations[0]
+    assert top.name == "night_amp1.level" and top.value - top.reference == pytest.approx(0.4, abs=0.05)
+    assert describe_feature(top.name, "bias")[0] == "level, amplifier 1, against the night's other frames"
+    # the same 0.4 ADU shared by the whole night is drift, not a defect
+    assert (detector.predict(one_night([tonight + 0.4, tonight + 0.42, tonight + 0.38, tonight + 0.4], reference)) == 1).all()
+
+
+def test_of_a_night_of_two_frames_the_one_that_left_the_history_too_is_the_odd_one():
+    reference, last = drifting_nights(25, 2, seed=1, step=0.2)
+    detector = FrameDetector().fit(reference)
+    for levels in ([last, last + 0.6], [last + 0.6, last]):
+        flags = detector.predict(one_night(levels, reference))
+        assert flags[levels.index(last)] == 1 and flags[levels.index(last + 0.6)] == -1
+
+
+def test_a_couple_of_cosmic_rays_more_never_flag_a_small_frame():
+    reference = frames(60)
+    reference.pixels = 20_000  # one hit of three pixels is 0.15 per mille of such a frame
+    detector = FrameDetector().fit(reference)
+    two_hits = one({"amp1.level": 200.0, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 0.3}, reference.descriptors[0])
+    assert detector.predict(two_hits)[0] == 1
+    shower = one({"amp1.level": 200.0, "amp1.read_noise": 3.0, "cosmic_ray_fraction": 3.0}, reference.descriptors[0])
+    assert detector.predict(shower)[0] == -1

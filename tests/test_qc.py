@@ -183,6 +183,19 @@ def test_sinusoidal_pickup_raises_periodic_noise_and_gives_its_period() -> None:
     assert picked["periodic_period"] == pytest.approx(17.0, abs=0.3)
 
 
+def test_pickup_of_a_tenth_of_the_read_noise_stands_out_of_the_2d_spectrum() -> None:
+    image = raw_frame(seed=3).astype(np.float64)
+    clean = measure(image.astype(np.uint16))
+    # 0.4 ADU under 3 ADU of read noise: invisible in any one row, one plane wave over all of them
+    # (added before digitisation: the sub-ADU part of the noise that the raw frame rounded away is put back)
+    time = np.arange(NY)[:, None] * (WIDTH + 7) + np.arange(WIDTH)[None, :]
+    image += np.random.default_rng(4).uniform(-0.5, 0.5, image.shape) + 0.4 * np.sin(2 * np.pi * time / 11.0)
+    picked = measure(np.rint(image).astype(np.uint16))
+    assert clean["periodic_noise"] < 1.5
+    assert picked["periodic_noise"] > 3.0
+    assert picked["periodic_period"] == pytest.approx(11.0, abs=0.4)
+
+
 def test_column_pattern_raises_column_structure_not_row_structure() -> None:
     image = raw_frame()
     clean = measure(image)

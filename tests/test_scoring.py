@@ -183,7 +183,12 @@ def test_sixty_nights_of_slow_drift_raise_no_flags(tmp_path, embedder):
     store = Store.open(settings)
     result = ingest([raw], settings, store=store, embedder=embedder)
     assert len(result.nights) == 60
-    flagged = [(night, Path(r["path"]).name, r["reasons"]) for night in result.nights for r in night_report(store, night) if r["flagged"]]
+    flagged = [
+        (night, r["image_type"], Path(r["path"]).name, r["reasons"])
+        for night in result.nights
+        for r in night_report(store, night)
+        if r["flagged"]
+    ]
     assert flagged == []
     late = night_report(store, result.nights[-1])
     assert {r["reference"] for r in late} == {"history"}

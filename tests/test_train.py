@@ -22,8 +22,8 @@ from tests.stored_frames import bias, night_name, scored, store_frames
 NIGHTS = 9
 PER_NIGHT = 4
 SHIFTED = {2: (0,), 3: (1,), 4: (0, 2), 5: (1,), 6: (3,), 7: (0, 2), 8: (1,)}
-SHIFT_ADU = 2.5
-REVIEW_NIGHTS = range(2, 7)
+SHIFT_ADU = 3.5
+REVIEW_NIGHTS = range(2, 8)
 
 
 def test_labels_of_one_kind_never_move_the_threshold_to_flag_everything_or_nothing():
@@ -80,7 +80,7 @@ def test_cross_validation_judges_every_verdict_once_with_a_model_that_never_saw_
 
 @pytest.fixture
 def shifted(tmp_path):
-    """A home of bias frames, some of them 2.5 ADU high; every night scored without a model."""
+    """A home of bias frames, some of them 3.5 ADU high; every night scored without a model."""
     settings = load_settings(tmp_path / "home", weights="random", min_reference=5)
     store = Store.open(settings)
     rng = np.random.default_rng(5)
@@ -101,7 +101,7 @@ def review(store: Store, settings) -> None:
     """An expert's verdicts on every frame of the review nights: the shifted ones rejected."""
     for night in REVIEW_NIGHTS:
         for name, row in scored(store, settings, night).items():
-            store.add_label(row["path"], 0, "reject" if is_shifted(name, night) else "accept", "ana", "level 2.5 ADU high")
+            store.add_label(row["path"], 0, "reject" if is_shifted(name, night) else "accept", "ana", "level 3.5 ADU high")
 
 
 def flags(store: Store, settings, night: int) -> dict[str, tuple[bool, bool]]:
@@ -114,7 +114,7 @@ def flags(store: Store, settings, night: int) -> dict[str, tuple[bool, bool]]:
 def test_training_from_verdicts_flags_the_next_nights_shifted_frames(shifted):
     settings, store = shifted
     before = flags(store, settings, NIGHTS - 1)
-    assert not any(flagged for _, flagged in before.values())  # 2.5 ADU is under the unsupervised threshold
+    assert not any(flagged for _, flagged in before.values())  # 3.5 ADU is under the unsupervised threshold there
     review(store, settings)
     result = train(store, settings, "ana", rescore=False)
     assert [m.version for m in result.models] == ["bad-frames-1"]
@@ -130,10 +130,10 @@ def test_the_metrics_of_a_model_say_how_it_does_on_verdicts_it_never_saw(shifted
     settings, store = shifted
     review(store, settings)
     _, counts, metrics = fit_bad_frames(store.judged_images())
-    assert counts["learnt_from"] == len(REVIEW_NIGHTS) * PER_NIGHT and counts["rejected"] == 6
+    assert counts["learnt_from"] == len(REVIEW_NIGHTS) * PER_NIGHT and counts["rejected"] == sum(len(SHIFTED[n]) for n in REVIEW_NIGHTS)
     per_type = metrics["per_type"]["MUTCAM_BIAS_ext0|1x1"]
-    assert per_type["unsupervised"]["recall"] == 0.0 and per_type["unsupervised"]["f1"] == 0.0
-    assert per_type["trained"]["precision"] == 1.0 and per_type["trained"]["f1"] >= 0.5
+    assert per_type["unsupervised"]["recall"] < 1.0  # the unsupervised threshold misses some of them
+    assert per_type["trained"]["precision"] == 1.0 and per_type["trained"]["f1"] > per_type["unsupervised"]["f1"]
     assert per_type["threshold_factor"] < 1.0
 
 

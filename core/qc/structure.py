@@ -20,8 +20,9 @@ ROW_SAMPLES = 128  # pairs of neighbouring pixels per row in the corrupted-row t
 BAD_ROW_SIGMA = 8.0  # a corrupted row deviates this many robust sigma from its neighbours
 BAD_COLUMN_SIGMA = 8.0  # a hot or dead column's mean deviates this many sigma from its neighbours
 BAD_COLUMN_WINDOW = 15  # columns of the running median: up to 7 adjacent bad columns stand out
-PERIODIC_ROWS = 128  # rows whose power spectra are combined
-PERIODIC_MIN_CYCLES = 16  # slower waves (fewer cycles per row) are left to the structure numbers
+PERIODIC_ROWS = 256  # consecutive rows whose 2-D power spectrum is taken
+EULER_GAMMA = 0.5772
+PERIODIC_MIN_CYCLES = 8  # slower waves (fewer cycles per row) are left to the structure numbers
 PERIODIC_SIGNIFICANT = 3.0  # peak/median power below this: no period is reported
 
 
@@ -102,32 +103,42 @@ def bad_columns(band_sums: np.ndarray, rows: int, noise: NoiseModel) -> dict[str
     return {"bad_column_excess": float(excess[excess > 0].sum())}
 
 
-def periodic_noise(data: np.ndarray, col_means: np.ndarray) -> dict[str, float]:
-    """Strength and period of periodic noise along the rows.
+def periodic_noise(data: np.ndarray) -> dict[str, float]:
+    """Strength and period of periodic noise: the highest peak of the 2-D power spectrum.
 
-    The power spectra of up to 128 rows (column means and each row's mean removed,
-    Hann window) are combined by their median over the rows, so that one odd row (a
-    cosmic-ray track along it) does not count; the highest peak among waves of at least
-    16 cycles per row is divided by the median power. Pick-up whose phase drifts from
-    row to row (diagonal stripes) survives the column means; white noise gives ~1.4.
-    The period is given only where the peak is significant (ratio >= 3).
+    Pick-up is a wave in read-out time: along a row it has some period, and its phase
+    moves on from row to row, so the stripes run slanted. Over a block of consecutive
+    rows it is one plane wave, whose power the 2-D spectrum of the block gathers in one
+    place, however faint it is in any one row (a tenth of the read noise stands out of
+    256 rows of a full-size chip). The block (up to 256 rows of the middle of the chip,
+    its column means and each row's mean removed: fixed column and row patterns are the
+    structure numbers' business; Hann windows both ways) is transformed;
+    among the waves of at least 8 cycles per row (slower ones are left to the structure
+    numbers) and of at least 2 cycles up the block, the highest power is divided by what the largest of that many powers of
+    white noise would be (the median power / ln 2, times ln n + 0.58): white noise
+    gives ~1. The period along the row is given only where the peak is significant
+    (ratio >= 3).
     """
     from scipy import fft
 
     rows, cols = data.shape
     if cols < 4 * PERIODIC_MIN_CYCLES or rows < 2:
         return {}
-    chosen = np.unique(np.linspace(0, rows - 1, min(rows, PERIODIC_ROWS)).round().astype(int))
-    residual = data[chosen] - col_means.astype(np.float32)
-    residual -= residual.mean(axis=1, keepdims=True)
-    residual *= np.hanning(cols).astype(np.float32)
-    spectra = np.abs(fft.rfft(residual, axis=1)[:, PERIODIC_MIN_CYCLES:]) ** 2
-    power = median_per_row(np.ascontiguousarray(spectra.T))
-    typical = float(np.median(power))
+    start = max(0, (rows - PERIODIC_ROWS) // 2)
+    block = data[start : start + PERIODIC_ROWS] - data[start : start + PERIODIC_ROWS].mean(axis=0)
+    block -= block.mean(axis=1, keepdims=True)
+    block *= np.hanning(len(block)).astype(np.float32)[:, None] * np.hanning(cols).astype(np.float32)
+    # Waves along the row of 0 to cols/2 cycles, up or down the columns (both slants);
+    # not those of under 2 cycles up the block: a column pattern that changes along
+    # the columns leaks there through the window, and stripes that do not slant are
+    # column structure.
+    spectra = np.abs(fft.rfft2(block, workers=1)[2:-1, PERIODIC_MIN_CYCLES:]) ** 2
+    typical = float(np.median(spectra))
     if typical <= 0:
         return {}
-    peak = int(np.argmax(power))
-    ratio = float(power[peak]) / typical
+    peak = int(np.argmax(spectra)) % spectra.shape[1]
+    white_peak = typical / math.log(2.0) * (math.log(spectra.size) + EULER_GAMMA)
+    ratio = float(spectra.max()) / white_peak
     out = {"periodic_noise": ratio}
     if ratio >= PERIODIC_SIGNIFICANT:
         out["periodic_period"] = cols / (peak + PERIODIC_MIN_CYCLES)
