@@ -112,16 +112,17 @@ def choose_reference(
 
     The history starts at the newest change certified for this type and mode on or
     before the night (:meth:`Store.certify`): frames from before an intervention no
-    longer stand for normal.
+    longer stand for normal; nor do frames still carrying an older calspot's quality
+    numbers (:meth:`Store.measured_by_older_calspot`).
     """
     certified = store.certified_since(image_type, mode, night)
     since = certified.night if certified else None
     nights = store.earlier_nights(image_type, mode, night, settings.history_nights, since=since)
-    history = (
-        [f for f in store.images(fingerprint, qc.QC_VERSION, image_type=image_type, mode=mode, nights=nights) if usable_as_reference(f)]
-        if nights
-        else []
-    )
+    history = []
+    if nights:
+        older = store.measured_by_older_calspot(qc.QC_VERSION, nights=nights)
+        candidates = store.images(fingerprint, qc.QC_VERSION, image_type=image_type, mode=mode, nights=nights)
+        history = [f for f in candidates if usable_as_reference(f) and f.image_id not in older]
     if len(history) >= settings.min_reference:
         return Reference("history", history, len({f.night for f in history}), since)
     tonight = [f for f in frames if not f.duplicate_of and (f.metrics or f.descriptor is not None)]
@@ -234,6 +235,13 @@ def _unscored(frame: StoredImage, note: str, *, flagged: bool = False) -> NewSco
         reference="none",
         reasons=[*problems, note],
         details={},
+    )
+
+
+def _remeasure_note(version: str) -> str:
+    return (
+        f"not checked: its quality numbers were measured by an older calspot (QC version {version}, this one measures"
+        f" version {qc.QC_VERSION}); ingest its file again to measure them"
     )
 
 
@@ -404,10 +412,21 @@ def score_night(
     """
     if models is None:
         models = load_active_models(store, settings.home)
+    older = store.measured_by_older_calspot(qc.QC_VERSION, night=night)
+    if older:
+        log.warning(
+            "%d image(s) of night %s have the quality numbers of an older calspot: ingest their files again to check them",
+            len(older),
+            night,
+        )
+    results: list[NewScore] = []
     groups = []
     for image_type, mode in store.image_groups(night):
         frames = store.images(fingerprint, qc.QC_VERSION, night=night, image_type=image_type, mode=mode)
-        groups.append((frames, choose_reference(store, night, image_type, mode, frames, settings, fingerprint)))
+        results.extend(_unscored(f, _remeasure_note(older[f.image_id]), flagged=True) for f in frames if f.image_id in older)
+        frames = [f for f in frames if f.image_id not in older]
+        if frames:
+            groups.append((frames, choose_reference(store, night, image_type, mode, frames, settings, fingerprint)))
     instruments = sorted({f.instrument for frames, _ in groups for f in frames})
     try:
         classifiers, classes = fit_type_classifiers(store, night, instruments, settings, fingerprint)
@@ -418,7 +437,6 @@ def score_night(
         log.warning("no type check for night %s: %s", night, _failure(exc))
         log.debug("type classifier failure", exc_info=True)
         classifiers, classes = {}, {}
-    results: list[NewScore] = []
     for frames, reference in groups:
         results.extend(score_group_safely(frames, reference, settings, classifiers, classes, models))
     attach_differences(store, results)

@@ -61,8 +61,13 @@ def bias(
     )
 
 
-def store_frames(store: Store, images: list[NewImage], fingerprint: str = FINGERPRINT, *, folder: str = "raw") -> None:
-    """One file per image under ``/<folder>/<night>/``; files of the same image in two folders have the same content."""
+def store_frames(
+    store: Store, images: list[NewImage], fingerprint: str = FINGERPRINT, *, folder: str = "raw", qc_version: str = qc.QC_VERSION
+) -> None:
+    """One file per image under ``/<folder>/<night>/``; files of the same image in two folders have the same content.
+
+    ``qc_version`` says which calspot measured their quality numbers (an older one's, in upgrade tests).
+    """
     run_id = store.start_run("test", {})
     files = [
         NewFile(
@@ -75,7 +80,7 @@ def store_frames(store: Store, images: list[NewImage], fingerprint: str = FINGER
         )
         for image in images
     ]
-    store.save_files(files, run_id, fingerprint, qc.QC_VERSION)
+    store.save_files(files, run_id, fingerprint, qc_version)
 
 
 def scored(store: Store, settings, night: int, fingerprint: str = FINGERPRINT) -> dict[str, dict]:

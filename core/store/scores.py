@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 
 from .database import transaction
 from .queries import (
@@ -78,6 +78,28 @@ class ScoresPart(StorePart):
             )
             for image, path, duplicate_path, vector, metrics, profiles in rows
         ]
+
+    def measured_by_older_calspot(
+        self, qc_version: str, *, night: str | None = None, nights: Sequence[str] | None = None
+    ) -> dict[int, str]:
+        """Images whose quality numbers exist only of another QC version, with the newest of those versions.
+
+        After an upgrade that changed the quality numbers, the stored images keep their
+        old numbers until their files are ingested again; they must not be scored (or
+        stand for normal) as if they had none.
+        """
+        conditions = image_filters(night=night, nights=nights)
+        same_content = and_(Quality.content_hash == File.content_hash, Quality.ext == Image.ext)
+        current = select(Quality.id).where(quality_of_image(qc_version)).correlate(File, Image).exists()
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Image.id, func.max(Quality.qc_version))
+                .join(File, Image.file_id == File.id)
+                .join(Quality, same_content)
+                .where(*conditions, ~current)
+                .group_by(Image.id)
+            ).all()
+        return dict(rows)
 
     def earlier_nights(self, image_type: str, mode: str, before: str, count: int, since: str | None = None) -> list[str]:
         """The latest ``count`` nights before ``before`` (and on or after ``since``) with images of this type and mode."""
