@@ -120,7 +120,7 @@ def choose_reference(
     nights = store.earlier_nights(image_type, mode, night, settings.history_nights, since=since)
     history = []
     if nights:
-        older = store.measured_by_older_calspot(qc.QC_VERSION, nights=nights)
+        older = store.measured_by_older_calspot(qc.QC_VERSION, nights=nights, image_type=image_type, mode=mode)
         candidates = store.images(fingerprint, qc.QC_VERSION, image_type=image_type, mode=mode, nights=nights)
         history = [f for f in candidates if usable_as_reference(f) and f.image_id not in older]
     if len(history) >= settings.min_reference:

@@ -112,12 +112,12 @@ def periodic_noise(data: np.ndarray) -> dict[str, float]:
     place, however faint it is in any one row (a tenth of the read noise stands out of
     256 rows of a full-size chip). The block (up to 256 rows of the middle of the chip,
     its column means and each row's mean removed: fixed column and row patterns are the
-    structure numbers' business; Hann windows both ways) is transformed;
-    among the waves of at least 8 cycles per row (slower ones are left to the structure
-    numbers) and of at least 2 cycles up the block, the highest power is divided by what the largest of that many powers of
-    white noise would be (the median power / ln 2, times ln n + 0.58): white noise
-    gives ~1. The period along the row is given only where the peak is significant
-    (ratio >= 3).
+    structure numbers' business; Hann windows both ways) is transformed; among the
+    waves of at least 8 cycles per row (slower ones are left to the structure numbers)
+    and of at least 2 cycles up the block, the highest power is divided by what the
+    largest of that many powers of white noise would be (the median power / ln 2, times
+    ln n + 0.58): white noise gives ~1. The period along the row is given only where
+    the peak is significant (ratio >= 3).
     """
     from scipy import fft
 
@@ -125,7 +125,8 @@ def periodic_noise(data: np.ndarray) -> dict[str, float]:
     if cols < 4 * PERIODIC_MIN_CYCLES or rows < 2:
         return {}
     start = max(0, (rows - PERIODIC_ROWS) // 2)
-    block = data[start : start + PERIODIC_ROWS] - data[start : start + PERIODIC_ROWS].mean(axis=0)
+    block = data[start : start + PERIODIC_ROWS]
+    block = block - block.mean(axis=0)
     block -= block.mean(axis=1, keepdims=True)
     block *= np.hanning(len(block)).astype(np.float32)[:, None] * np.hanning(cols).astype(np.float32)
     # Waves along the row of 0 to cols/2 cycles, up or down the columns (both slants);

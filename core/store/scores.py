@@ -80,15 +80,23 @@ class ScoresPart(StorePart):
         ]
 
     def measured_by_older_calspot(
-        self, qc_version: str, *, night: str | None = None, nights: Sequence[str] | None = None
+        self,
+        qc_version: str,
+        *,
+        night: str | None = None,
+        nights: Sequence[str] | None = None,
+        image_type: str | None = None,
+        mode: str | None = None,
     ) -> dict[int, str]:
         """Images whose quality numbers exist only of another QC version, with the newest of those versions.
+
+        Filters combine as in :meth:`images`.
 
         After an upgrade that changed the quality numbers, the stored images keep their
         old numbers until their files are ingested again; they must not be scored (or
         stand for normal) as if they had none.
         """
-        conditions = image_filters(night=night, nights=nights)
+        conditions = image_filters(night=night, nights=nights, image_type=image_type, mode=mode)
         same_content = and_(Quality.content_hash == File.content_hash, Quality.ext == Image.ext)
         current = select(Quality.id).where(quality_of_image(qc_version)).correlate(File, Image).exists()
         with self._sessions() as session:
