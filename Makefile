@@ -8,7 +8,8 @@ PIP := $(PY) -m pip
 CHROMIUM ?= /usr/bin/chromium
 # Debian packages the tests drive: Chromium for the browser tests (never a browser
 # downloaded by Playwright); ESO's esorex and UVES pipeline for the pipeline tests.
-DEBIAN_PACKAGES ?= chromium esorex cpl-plugin-uves
+# PostgreSQL for the store tests on a real database server (a throwaway cluster).
+DEBIAN_PACKAGES ?= chromium esorex cpl-plugin-uves postgresql
 PYTEST_ARGS ?=
 # The suite runs in parallel, one worker per CPU (pytest-xdist).
 PYTEST_WORKERS ?= auto

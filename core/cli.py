@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("upgrade", help="bring the store to this calspot's schema (a SQLite file is backed up first)")
 
+    migrate = sub.add_parser("migrate-store", help="copy every row of this home's store into an empty database (e.g. a PostgreSQL server)")
+    migrate.add_argument("--to", required=True, metavar="URL", help='the empty store, e.g. "postgresql://calspot@dbhost/calspot"')
+
     simulate = sub.add_parser("simulate", help="write simulated UVES-like raw calibrations with injected defects")
     _simulation_options(simulate)
     simulate.add_argument("outdir", type=Path, metavar="OUTDIR")
@@ -353,6 +356,20 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_migrate_store(args: argparse.Namespace) -> int:
+    from .store import copy_store
+
+    settings = _settings(args)
+    with _progress_bars() as progress:
+        transfer = copy_store(settings.store_url, args.to, progress=progress)
+    for line in transfer.describe():
+        print(line)
+    if not transfer.complete:
+        return EXIT_FAILED
+    print(f'to use it, set database_url = "{args.to}" in {settings.home / "calspot.toml"} (or CALSPOT_DATABASE_URL)')
+    return EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .synthetic import simulate_nights
 
@@ -405,6 +422,7 @@ COMMANDS = {
     "models": cmd_models,
     "evaluate": cmd_evaluate,
     "upgrade": cmd_upgrade,
+    "migrate-store": cmd_migrate_store,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }

@@ -21,6 +21,7 @@ from PIL import Image as PILImage
 
 from core.config import load_settings
 from core.store import NewFile, NewImage, NewScore, Store
+from tests.postgres_server import PostgresServer, postgres_bin
 
 pytest_plugins = ("tests.pipeline_fixtures",)
 
@@ -96,6 +97,25 @@ def no_maps_unless_asked():
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CALSPOT_MAP_METHODS", "none")
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """A real PostgreSQL server for this test process (Debian's ``postgresql``, which ``make test`` installs)."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL's server is not installed: run `make test`, which installs Debian's postgresql package")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty store: a SQLite file, then a database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'calspot.sqlite'}"
+    return request.getfixturevalue("postgres").create_database()
 
 
 def _thumbnail(seed: int) -> bytes:

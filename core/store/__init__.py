@@ -34,6 +34,7 @@ from .records import (
 )
 from .schema import HEAD_REVISION, SCHEMA_VERSION
 from .store import Store
+from .transfer import Transfer, copy_store
 
 __all__ = [
     "HEADER_TYPE_KEYWORD",
@@ -52,7 +53,9 @@ __all__ = [
     "StoredImage",
     "StoredMap",
     "StoredModel",
+    "Transfer",
     "Upgrade",
+    "copy_store",
     "open_database",
     "pack_array",
     "pack_preview",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .errors import StoreError
 from .migrate import Upgrade, ensure_schema
 
-__all__ = ["StoreError", "make_engine", "open_database", "transaction", "upgrade_database"]
+__all__ = ["StoreError", "driver_url", "make_engine", "open_database", "transaction", "upgrade_database"]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 log = logging.getLogger("core.store")
@@ -35,8 +35,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def driver_url(url: str) -> str:
+    """The URL with the driver calspot ships for its database: psycopg 3 for PostgreSQL.
+
+    ``postgresql://`` alone would make SQLAlchemy look for psycopg2, which calspot
+    does not install; a URL that names its driver is kept as it is.
+    """
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the URL; SQLite files get their folder created and WAL switched on."""
+    url = driver_url(url)
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
