@@ -25,6 +25,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .cli_reviewers import add_reviewers_parser
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -116,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list the trained models; choose the active one (rolling back is activating an older one)")
     models.add_argument("--activate", metavar="VERSION", help="make this version the active model of its kind, and score the nights again")
+    models.add_argument("--by", metavar="NAME", help="who activates it (default: the login name)")
+
+    add_reviewers_parser(sub)
 
     evaluate = sub.add_parser("evaluate", help="the proof of concept's tables from what is stored")
     evaluate.add_argument(
@@ -211,12 +216,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_label(args: argparse.Namespace) -> int:
     store = _store(args)
+    by = _acting(args, store, args.by, "verdict")
     try:
-        label_id = store.add_label(args.path, args.ext, args.verdict, args.by, args.note)
+        label_id = store.add_label(args.path, args.ext, args.verdict, by, args.note)
     except (KeyError, ValueError) as exc:
         raise CommandError(str(exc).strip("'\"")) from None
     where = "" if args.ext is None else f" ext {args.ext}"
-    print(f"label {label_id}: {args.verdict} {args.path.absolute()}{where} by {args.by}")
+    print(f"label {label_id}: {args.verdict} {args.path.absolute()}{where} by {by}")
     return EXIT_OK
 
 
@@ -235,11 +241,12 @@ def cmd_certify(args: argparse.Namespace) -> int:
         mode = modes[0]
     if mode not in modes:
         raise CommandError(f"{args.image_type} has no mode {mode!r}; its modes: {'; '.join(modes)}")
+    by = _acting(args, store, args.by, "certify")
     try:
-        certification = store.certify(args.image_type, mode, args.night, args.by, args.note)
+        certification = store.certify(args.image_type, mode, args.night, by, args.note)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    print(f"certification {certification}: {args.image_type} mode {mode or '(none)'} is new normal from {args.night} on, by {args.by}")
+    print(f"certification {certification}: {args.image_type} mode {mode or '(none)'} is new normal from {args.night} on, by {by}")
     later = [night for night in store.nights() if night >= args.night]
     if later:
         with _progress_bars() as progress:
@@ -287,8 +294,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     store = _store(args)
     _stored_nights(args, store)
+    by = _acting(args, store, args.by or getpass.getuser(), "train")
     with _progress_bars() as progress:
-        result = train(store, _settings(args), args.by or getpass.getuser(), progress=progress, rescore=not args.no_rescore)
+        result = train(store, _settings(args), by, progress=progress, rescore=not args.no_rescore)
     for note in result.notes:
         _warn(note)
     for model in result.models:
@@ -305,6 +313,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.activate:
         from .pipeline import rescore
 
+        _acting(args, store, args.by or getpass.getuser(), "activate")
         try:
             model = store.activate_model(args.activate)
         except KeyError as exc:
@@ -370,6 +379,15 @@ def cmd_migrate_store(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_reviewers(args: argparse.Namespace) -> int:
+    from .cli_reviewers import run_reviewers
+
+    try:
+        return run_reviewers(args, _store(args))
+    except KeyError as exc:
+        raise CommandError(str(exc).strip("'\"")) from None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .synthetic import simulate_nights
 
@@ -423,6 +441,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "upgrade": cmd_upgrade,
     "migrate-store": cmd_migrate_store,
+    "reviewers": cmd_reviewers,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }
@@ -555,6 +574,14 @@ def _store(args: argparse.Namespace):
     from .store import Store
 
     return Store.open(_settings(args))
+
+
+def _acting(args: argparse.Namespace, store, name: str, action: str) -> str:
+    """The name an action is recorded under; with reviewer accounts on, it must be an account allowed to."""
+    from .accounts import authorised_name
+
+    auth = _settings(args).auth
+    return authorised_name(auth, name, store.reviewer(name) if auth != "none" else None, action)
 
 
 def _stored_nights(args: argparse.Namespace, store) -> list[str]:

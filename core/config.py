@@ -64,6 +64,13 @@ class Settings:
         it scored; empty computes none (the dashboard then computes them on demand).
     map_history_per_type
         Most frames of each image type and mode sampled from the history into a map.
+    auth
+        Who may review: ``none`` (a single-user home: any name may be typed),
+        ``password`` (reviewer accounts of ``calspot reviewers``) or ``oidc`` (the
+        site's identity provider through Streamlit's ``st.login``, its users mapped to
+        reviewer accounts).
+    session_idle_minutes
+        A dashboard session without a click for this long is logged out.
     """
 
     home: Path = field(default_factory=default_home)
@@ -81,6 +88,8 @@ class Settings:
     neighbours: int = 3
     map_methods: tuple[str, ...] = ("umap", "tsne", "pca")
     map_history_per_type: int = 200
+    auth: str = "none"
+    session_idle_minutes: float = 30.0
 
     @property
     def store_url(self) -> str:
@@ -116,6 +125,8 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = tuple(Path(v).expanduser() for v in items if str(v))
         elif name == "map_methods":
             out[name] = _map_methods(value)
+        elif name == "auth":
+            out[name] = _auth_mode(value)
         elif isinstance(default, bool):
             out[name] = str(value).lower() in {"1", "true", "yes", "on"}
         elif isinstance(default, int):
@@ -137,6 +148,15 @@ def _map_methods(value: str | Sequence[str]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown map method {unknown[0]!r} in map_methods; known: {', '.join(MAP_METHODS)}")
     return methods
+
+
+def _auth_mode(value: str) -> str:
+    from .accounts import AUTH_MODES
+
+    mode = str(value).strip().lower()
+    if mode not in AUTH_MODES:
+        raise ValueError(f"unknown auth {value!r}; one of {', '.join(AUTH_MODES)}")
+    return mode
 
 
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:

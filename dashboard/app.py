@@ -1,13 +1,14 @@
 """calspot's dashboard: ``streamlit run dashboard/app.py``.
 
 The calspot home (settings and store) comes from ``$CALSPOT_HOME``, as for the CLI.
-This entry point only sets the page up and routes to the pages; each page is one
-module of this package with a ``page()`` function.
+This entry point only sets the page up, asks for a login where the home has reviewer
+accounts (:mod:`dashboard.access`), and routes to the pages; each page is one module
+of this package with a ``page()`` function.
 """
 
 import streamlit as st
 
-from dashboard import dendrogram, frame, history, maps, models, night, widgets
+from dashboard import access, dendrogram, frame, history, maps, models, night, widgets
 
 
 def pages() -> list[st.Page]:
@@ -26,9 +27,13 @@ def pages() -> list[st.Page]:
 
 
 def main() -> None:
-    """Configure the page and run the one the browser asked for."""
+    """Configure the page, let the reviewer log in (where the home has accounts), and run the page asked for."""
     st.set_page_config(page_title="calspot", page_icon="🔭", layout="wide")
-    st.navigation(pages(), position="top").run()
+    settings = widgets.current_settings()
+    reviewer = access.signed_in(settings, widgets.current_store(settings))
+    navigation = st.navigation(pages(), position="top")
+    access.account_bar(reviewer)
+    navigation.run()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.store import Store
 from core.store.records import ImageRow
-from dashboard import formatting, frame_rows, widgets
+from dashboard import access, formatting, frame_rows, widgets
 
 MAX_LISTED = 200
 ROW_HEIGHT = 48
@@ -54,8 +54,12 @@ def batch_verdict_form(store: Store, rows: Sequence[ImageRow], *, key: str) -> N
     if reviewer_key not in st.session_state:
         st.session_state[reviewer_key] = st.session_state.get("reviewer_name", "")
     count = len(rows)
+    account = access.logged_in(store)
     with st.form(f"{key}_form"):
-        st.text_input("Reviewer", key=reviewer_key, placeholder="your name")
+        if account is None:
+            st.text_input("Reviewer", key=reviewer_key, placeholder="your name")
+        else:
+            st.markdown(f"**Reviewer:** {formatting.escape_markdown(account.name)}")
         st.text_area("Note", key=note_key, placeholder="optional: one note for all of these frames", height=80)
         accept, reject = st.columns(2)
         with accept:
@@ -83,7 +87,7 @@ def batch_verdict_form(store: Store, rows: Sequence[ImageRow], *, key: str) -> N
 
 def _record(store: Store, rows: Sequence[ImageRow], verdict: str, key: str) -> None:
     """Form callback: one label per frame, the reviewer remembered, the outcome left to show."""
-    reviewer = st.session_state.get(f"{key}_reviewer", "").strip()
+    reviewer = access.acting_name(access.logged_in(store), st.session_state.get(f"{key}_reviewer", ""))
     note = st.session_state.get(f"{key}_note", "")
     if not reviewer:
         st.session_state[f"{key}_message"] = ("error", "A verdict needs the reviewer's name.")

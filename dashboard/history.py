@@ -25,7 +25,8 @@ from core.config import Settings
 from core.history import BAND_SIGMA, TypeHistory, frame_status, load_type_history
 from core.pipeline import rescore
 from core.store import Store
-from dashboard import batch, figures, frame_rows, selection, widgets
+from dashboard import access, batch, figures, frame_rows, selection, widgets
+from dashboard.formatting import escape_markdown
 from dashboard.night import empty_store_message
 
 TITLE = "History"
@@ -187,17 +188,26 @@ def _certifications(store: Store, settings: Settings, history: TypeHistory) -> N
     changes = store.certifications(history.image_type, history.mode)
     if changes:
         for change in changes:
-            note = f": {change.note}" if change.note else ""
-            st.markdown(f"- **from {change.night}**, certified by {change.reviewer} on {change.created_at:%Y-%m-%d}{note}")
+            note = f": {escape_markdown(change.note)}" if change.note else ""
+            by = escape_markdown(change.reviewer)
+            st.markdown(f"- **from {change.night}**, certified by {by} on {change.created_at:%Y-%m-%d}{note}")
     else:
         st.caption("None: the reference of this type and mode rests on its recent accepted frames, whatever their night.")
     message = st.session_state.pop("history_certified", None)
     if message:
         st.success(message)
     expander = st.expander("Certify a new normal from a night on (after an intervention: a new lamp, a CCD warm-up ...)")
+    account = access.logged_in(store)
+    if not access.may(account, "certify"):
+        expander.caption(access.refusal(account, "certify"))
+        return
     with expander, st.form("history_certify", border=False):
         night = st.selectbox("First night of the new normal", list(reversed(history.nights)), key="history_certify_night")
-        reviewer = st.text_input("Reviewer", value=st.session_state.get("reviewer_name", ""), key="history_certify_reviewer")
+        if account is None:
+            reviewer = st.text_input("Reviewer", value=st.session_state.get("reviewer_name", ""), key="history_certify_reviewer")
+        else:
+            reviewer = account.name
+            st.markdown(f"**Reviewer:** {escape_markdown(account.name)}")
         note = st.text_input("What changed", key="history_certify_note", placeholder="e.g. ThAr lamp replaced")
         submitted = st.form_submit_button("Certify and rescore", type="primary")
     if not submitted:

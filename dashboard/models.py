@@ -21,7 +21,7 @@ from core.models import BAD_FRAMES, IMAGE_TYPES, MODEL_KINDS, weights_path
 from core.pipeline import rescore
 from core.store import Store, StoredModel, StoreError
 from core.train import train
-from dashboard import model_figures, model_rows, widgets
+from dashboard import access, model_figures, model_rows, widgets
 from dashboard.formatting import escape_markdown
 from dashboard.night import empty_store_message
 
@@ -150,17 +150,23 @@ def _activation(store: Store, settings: Settings, versions: Sequence[StoredModel
         key=key,
         format_func=lambda version: model_rows.version_label(by_version[version]),
     )
+    allowed = access.may(access.logged_in(store), "activate")
     if st.button(
         f"Activate {chosen} and rescore",
         key=f"models_activate:{kind}",
-        disabled=by_version[chosen].active,
+        disabled=by_version[chosen].active or not allowed,
         icon=":material/published_with_changes:",
     ):
         _activate(store, settings, chosen)
+    if not allowed:
+        st.caption(access.refusal(access.logged_in(store), "activate"))
 
 
 def _activate(store: Store, settings: Settings, version: str) -> None:
     """Make a version active, score the stored nights again with a progress bar, and say how many frames it flags."""
+    if not access.may(access.logged_in(store), "activate"):
+        st.error(access.refusal(access.logged_in(store), "activate"))
+        return
     try:
         model = store.activate_model(version)
     except (KeyError, StoreError) as error:
@@ -192,9 +198,19 @@ def _training(store: Store, settings: Settings) -> None:
         )
     else:
         st.info(NO_VERDICT_MESSAGE, icon="🏷️")
+    account = access.logged_in(store)
+    allowed = access.may(account, "train")
     with st.form("models_train", border=False):
-        trainer = st.text_input("Trained by", value=st.session_state.get("reviewer_name", ""), key=TRAINER_KEY, placeholder="your name")
-        submitted = st.form_submit_button("Train now", type="primary", disabled=not verdicts, icon=":material/model_training:")
+        if account is None:
+            trainer = st.text_input("Trained by", value=st.session_state.get("reviewer_name", ""), key=TRAINER_KEY, placeholder="your name")
+        else:
+            trainer = account.name
+            st.markdown(f"**Trained by:** {escape_markdown(account.name)}")
+        submitted = st.form_submit_button(
+            "Train now", type="primary", disabled=not verdicts or not allowed, icon=":material/model_training:"
+        )
+    if not allowed:
+        st.caption(access.refusal(account, "train"))
     outcome = st.session_state.pop(TRAIN_MESSAGE, None)
     if outcome:
         done, notes = outcome
@@ -202,7 +218,7 @@ def _training(store: Store, settings: Settings) -> None:
             st.success("\n\n".join(escape_markdown(line) for line in done))
         if notes:
             (st.info if done else st.warning)("\n\n".join(escape_markdown(line) for line in notes))
-    if submitted:
+    if submitted and allowed:
         _train(store, settings, trainer)
 
 

@@ -17,7 +17,7 @@ import streamlit as st
 
 from core.config import Settings, load_settings
 from core.store import Store, StoreError
-from dashboard import formatting
+from dashboard import access, formatting
 from dashboard.formatting import Row
 
 FRAME_IMAGE_KEY = "frame_image_id"
@@ -211,10 +211,14 @@ def verdict_form(store: Store, row: Row, after: Callable[[], str | None] | None 
         st.markdown(f"**Current verdict:** {_verdict_line(store, row)}")
     if "reviewer" not in st.session_state:
         st.session_state["reviewer"] = st.session_state.get("reviewer_name", "")
+    account = access.logged_in(store)
     with st.form("verdict"):
         who, what = st.columns([1, 2])
         with who:
-            st.text_input("Reviewer", key="reviewer", placeholder="your name")
+            if account is None:
+                st.text_input("Reviewer", key="reviewer", placeholder="your name")
+            else:
+                st.markdown(f"**Reviewer:** {formatting.escape_markdown(account.name)}")
         with what:
             st.text_area("Note", key="verdict_note", placeholder="optional: what you saw, what you did", height=68)
         accept, reject = st.columns(2)
@@ -253,7 +257,7 @@ def _verdict_line(store: Store, row: Row) -> str:
 def _record_verdict(store: Store, row: Row, verdict: str, after: Callable[[], str | None] | None) -> None:
     """Form callback: store the verdict, remember the reviewer, move on if asked, and leave the outcome to show."""
     key = formatting.frame_key(row)
-    reviewer = st.session_state.get("reviewer", "")
+    reviewer = access.acting_name(access.logged_in(store), st.session_state.get("reviewer", ""))
     try:
         store.add_label(row["path"], row["ext"], verdict, reviewer, st.session_state.get("verdict_note", ""))
     except (KeyError, ValueError) as error:

@@ -1,8 +1,8 @@
-"""The store: files, images, descriptors, quality numbers, scores, runs, labels, maps, clusterings, certifications, models.
+"""The store: files, images, descriptors, quality numbers, scores, runs, labels, maps, clusterings, certifications, models, reviewers.
 
 :class:`Store` is the one door to the database; its parts live in one module per
 family of tables (``files``, ``scores``, ``images``, ``reports``, ``labels``,
-``analytics``, ``certifications``, ``models``), the records it takes and gives in ``records``, the tables in
+``analytics``, ``certifications``, ``models``, ``reviewers``), the records it takes and gives in ``records``, the tables in
 ``schema``, and the upgrade of older stores in ``migrate``. SQLite in the home by
 default; any SQLAlchemy URL by configuration.
 """

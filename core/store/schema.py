@@ -9,7 +9,8 @@ parameters and the embedder fingerprint; their arrays are stored as ``.npy`` byt
 Certifications (an expert's "new normal from this night on" for a type and mode) are
 append-only too. Trained models are rows of plain numbers (JSON) and, for a network,
 a weights file in the home that the row names with its SHA-256; one model per kind is
-active.
+active. Reviewer accounts keep a role and only a scrypt hash of a password (or the
+identity provider's user that logs in as them); they are disabled, never deleted.
 
 These classes describe the newest schema. A store made by an older calspot is brought
 here by the Alembic revisions in ``migrations/versions`` (see :mod:`core.store.migrate`);
@@ -36,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # The Alembic revision of this schema; revision "000N" is schema version N.
 HEAD_REVISION = f"{SCHEMA_VERSION:04d}"
 
@@ -264,4 +265,23 @@ class Model(Base):
     parameters: Mapped[dict] = mapped_column(JSON, default=dict)
     weights_file: Mapped[str | None] = mapped_column(String(200))
     weights_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewerAccount(Base):
+    """A reviewer who may log in: name (what verdicts carry), role, password hash or provider identity."""
+
+    __tablename__ = "reviewers"
+    __table_args__ = (UniqueConstraint("name", name="uq_reviewers_name"), Index("ix_reviewers_identity", "identity"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    identity: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,7 +1,7 @@
 """The one door to the database: :class:`Store`, made of one part per family of tables.
 
 The parts speak the domain (``save_files``, ``images``, ``night_rows``, ``add_label``,
-``sample_image_ids``, ``save_map``, ``certify``, ``add_model``) so that the rest of calspot never writes SQL.
+``sample_image_ids``, ``save_map``, ``certify``, ``add_model``, ``try_login``) so that the rest of calspot never writes SQL.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from .images import ImagesPart
 from .labels import LabelsPart
 from .models import ModelsPart
 from .reports import ReportsPart
+from .reviewers import ReviewersPart
 from .schema import Run, utcnow
 from .scores import ScoresPart
 
 
-class Store(FilesPart, ScoresPart, ImagesPart, ReportsPart, LabelsPart, AnalyticsPart, CertificationsPart, ModelsPart):
+class Store(FilesPart, ScoresPart, ImagesPart, ReportsPart, LabelsPart, AnalyticsPart, CertificationsPart, ModelsPart, ReviewersPart):
     """Calspot's database.
 
     Parameters
