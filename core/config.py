@@ -71,6 +71,10 @@ class Settings:
         reviewer accounts).
     session_idle_minutes
         A dashboard session without a click for this long is logged out.
+    data_roots
+        Folders whose raw files the dashboard may offer for download (a frame's file
+        the store holds, its real location under one of them); empty: any file the
+        store holds.
     """
 
     home: Path = field(default_factory=default_home)
@@ -90,6 +94,7 @@ class Settings:
     map_history_per_type: int = 200
     auth: str = "none"
     session_idle_minutes: float = 30.0
+    data_roots: tuple[Path, ...] = ()
 
     @property
     def store_url(self) -> str:
@@ -120,7 +125,7 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
         default = getattr(Settings(home=Path(".")), name)
         if name == "home":
             out[name] = Path(value).expanduser()
-        elif name == "rules_dirs":
+        elif name in ("rules_dirs", "data_roots"):
             items = value.split(os.pathsep) if isinstance(value, str) else value
             out[name] = tuple(Path(v).expanduser() for v in items if str(v))
         elif name == "map_methods":

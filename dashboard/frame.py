@@ -22,6 +22,7 @@ import streamlit as st
 
 from core import preprocess, qc
 from core.config import Settings
+from core.downloads import servable_file
 from core.embed import expected_fingerprint
 from core.fitsio import read_fits
 from core.report import night_report
@@ -139,7 +140,7 @@ def _frame(store: Store, settings: Settings, row: Row) -> None:
         widgets.frame_heading(row)
         widgets.reasons(row)
         widgets.verdict_form(store, row)
-        _download(row["path"])
+        _download(row["path"], settings)
         widgets.frame_facts(row)
     _histogram_and_profiles(_reference_frames(store, settings, fingerprint, row), stored, pixels)
     _nearest_frames(store, row)
@@ -207,16 +208,21 @@ def _picture(row: Row, pixels: dict[str, Any] | str) -> None:
     st.plotly_chart(frame_figures.image_heatmap(display, f"{nx} x {ny} pixels{blocks}"), key="frame_image", config=PLOT_CONFIG)
 
 
-def _download(path: str) -> None:
-    """A download of the original file: the path the store holds, never one from the browser."""
-    file = Path(path)
-    if not file.is_file():
-        st.caption("The original file is no longer on disk: nothing to download.")
+def _download(path: str, settings: Settings) -> None:
+    """A download of the original file: the path the store holds (never one from the browser), under the data roots."""
+    file = servable_file(path, settings.data_roots)
+    if file is None:
+        gone = not Path(path).is_file()
+        st.caption(
+            "The original file is no longer on disk: nothing to download."
+            if gone
+            else "The original file lies outside the folders this dashboard serves (data_roots): not offered."
+        )
         return
     st.download_button(
         "Download the original file",
         data=file.read_bytes,
-        file_name=file.name,
+        file_name=Path(path).name,
         mime="application/fits",
         key="frame_download",
         on_click="ignore",

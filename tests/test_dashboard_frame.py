@@ -201,6 +201,18 @@ def test_an_unreadable_file_is_said_so(filled_home: Path, tmp_path: Path) -> Non
     assert at.get("download_button")  # the file is there: it can still be fetched
 
 
+def test_the_original_is_offered_only_from_the_data_roots(filled_home: Path, tmp_path: Path) -> None:
+    image_id = flagged_id(filled_home)
+    [image] = Store.open(load_settings(filled_home)).image_rows([image_id])
+    Path(image.path).parent.mkdir(parents=True, exist_ok=True)
+    Path(image.path).write_bytes(b"SIMPLE  =                    T" + b"\0" * 100)
+    (filled_home / "calspot.toml").write_text(f'data_roots = ["{tmp_path / "elsewhere"}"]\n')
+    at = open_page(image_id)
+    assert not at.get("download_button") and "outside the folders this dashboard serves (data_roots)" in text(at)
+    (filled_home / "calspot.toml").write_text(f'data_roots = ["{Path(image.path).parent.parent}"]\n')
+    assert open_page(image_id).get("download_button")
+
+
 def test_a_readable_file_written_in_place_is_drawn(filled_home: Path) -> None:
     image_id = flagged_id(filled_home)
     [image] = Store.open(load_settings(filled_home)).image_rows([image_id])
