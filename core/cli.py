@@ -122,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reviewers_parser(sub)
 
+    export = sub.add_parser("export", help="write every verdict to a file (a backup; keyed by file content, so it survives moves)")
+    export.add_argument("what", choices=("labels",))
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    load = sub.add_parser("import", help="add the verdicts of a file 'export labels' wrote (importing it again adds nothing)")
+    load.add_argument("what", choices=("labels",))
+    load.add_argument("file", type=Path, metavar="FILE")
+
     evaluate = sub.add_parser("evaluate", help="the proof of concept's tables from what is stored")
     evaluate.add_argument(
         "what",
@@ -388,6 +396,31 @@ def cmd_reviewers(args: argparse.Namespace) -> int:
         raise CommandError(str(exc).strip("'\"")) from None
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .verdict_files import format_verdicts
+
+    records = _store(args).verdict_records()
+    _write_text(format_verdicts(records, args.format), args.out)
+    if args.out:
+        print(f"{len(records)} verdicts written to {args.out}")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .verdict_files import read_verdicts
+
+    done = _store(args).import_verdicts(read_verdicts(args.file))
+    for missing in done.missing:
+        _warn(f"not imported: no frame with the content of {missing} in this store (ingest its file first)")
+    for superseded in done.superseded:
+        _warn(f"not imported: {superseded} has a newer verdict in this store")
+    print(
+        f"{done.added} verdicts added, {done.known} already there, {len(done.missing)} without their frame here, "
+        f"{len(done.superseded)} older than a verdict here"
+    )
+    return EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .synthetic import simulate_nights
 
@@ -442,6 +475,8 @@ COMMANDS = {
     "upgrade": cmd_upgrade,
     "migrate-store": cmd_migrate_store,
     "reviewers": cmd_reviewers,
+    "export": cmd_export,
+    "import": cmd_import,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }
