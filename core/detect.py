@@ -42,7 +42,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .qc import metric_label
 
-DETECTOR_VERSION = "frame-detector-3"
+DETECTOR_VERSION = "frame-detector-4"
 NORMAL_Q90 = 1.6449
 PROFILE_SMOOTHING = 1.0
 # Cosine distances below this are the same picture (float noise, a few cosmic rays).
@@ -143,6 +143,8 @@ PATTERNS = {"flat": "orders or illumination", "arc": "arc lines"}
 NIGHT_PREFIX = "night_"
 NIGHT_SIBLINGS = 2
 HISTORY_VOTES = 2
+# A frame this many times past the threshold on its own numbers is broken: it never stands for its night.
+BROKEN_FACTOR = 10.0
 NIGHT_COMPARED = re.compile(r"((^|\.)(level|bias_level)|^flux|^flux_p99|^line_flux|^line_peak_p90|^shift_rows|^shift_cols)$")
 
 
@@ -548,8 +550,22 @@ class FrameDetector(BaseEstimator):
             elif X.ids[i] in own and len(own) > 1:
                 state = self._normal(normal_frames.without(X.ids[i]))
             out.append(self._frame_features(X.subset([i]), state))
-        _add_night_features(X.nights, [features for features, _ in out])
+        features = [features for features, _ in out]
+        _add_night_features(X.nights, features, self._broken(features))
         return out
+
+    def _broken(self, features: Sequence[dict[str, tuple[float, float, float]]]) -> list[bool] | None:
+        """Whether each frame is far past the threshold on its own numbers (None before the detector is fitted).
+
+        Such a frame (saturated, of another type, without light: ``BROKEN_FACTOR``
+        times the threshold or more) cannot stand for its night's normal: what it
+        measures of the night's drift means nothing. A frame only a little past the
+        threshold still measures the rest of the night's drift as well as any.
+        """
+        if not hasattr(self, "scale_"):
+            return None
+        z = self._z(self._matrix([{k: v[2] for k, v in f.items()} for f in features])) / self.calibration_
+        return [bool(score > BROKEN_FACTOR * self.threshold_) for score in self._scores(z)]
 
     def _frame_features(self, frame: FrameSet, normal: _Normal) -> tuple[dict[str, tuple[float, float, float]], list[tuple[int, float]]]:
         """Per feature (value, what normal frames have, residual), and the nearest normal frames."""
@@ -646,7 +662,9 @@ class FrameDetector(BaseEstimator):
         return explanations
 
 
-def _add_night_features(nights: Sequence[str], features: Sequence[dict[str, tuple[float, float, float]]]) -> None:
+def _add_night_features(
+    nights: Sequence[str], features: Sequence[dict[str, tuple[float, float, float]]], broken: Sequence[bool] | None = None
+) -> None:
     """Add, in place, each frame's drifting numbers against the other frames of its night (``night_<name>``).
 
     A number's residual against the history (value minus the history's prediction) is
@@ -662,7 +680,8 @@ def _add_night_features(nights: Sequence[str], features: Sequence[dict[str, tupl
     night only as far as it is also off the history's prediction: between two frames
     that disagree, the one nearer the history is not thereby right. That central frame's own
     comparison is missing (NaN): it is zero by construction, and zeros would shrink
-    the scatter the others are judged by.
+    the scatter the others are judged by. ``broken`` frames (far out on their own
+    numbers) neither vote nor stand for the night while the night has others.
     """
     by_night: dict[str, list[int]] = {}
     for i, night in enumerate(nights):
@@ -676,10 +695,13 @@ def _add_night_features(nights: Sequence[str], features: Sequence[dict[str, tupl
             if len(present) < NIGHT_SIBLINGS:
                 continue
             residuals = np.array([features[i][name][2] for i in present])
-            middle = float(np.median(np.concatenate([residuals, np.zeros(HISTORY_VOTES)])))
-            chosen = int(np.argmin(np.abs(residuals - middle)))
+            voters = np.array([broken is None or not broken[i] for i in present])
+            if not voters.any():
+                voters[:] = True
+            middle = float(np.median(np.concatenate([residuals[voters], np.zeros(HISTORY_VOTES)])))
+            chosen = int(np.argmin(np.where(voters, np.abs(residuals - middle), np.inf)))
             central = float(residuals[chosen])
-            by_history = not np.isin(middle, residuals)
+            by_history = not np.isin(middle, residuals[voters])
             for k, (i, residual) in enumerate(zip(present, residuals)):
                 value, _, _ = features[i][name]
                 offset = float(residual - central)

@@ -209,6 +209,18 @@ def test_of_a_night_of_two_frames_the_one_that_left_the_history_too_is_the_odd_o
         assert flags[levels.index(last)] == 1 and flags[levels.index(last + 0.6)] == -1
 
 
+def test_a_broken_frame_never_stands_for_its_night():
+    reference, _ = drifting_nights(25, 3)
+    detector = FrameDetector().fit(reference)
+    recent = sorted(set(reference.nights))[-detector.recent_nights :]
+    predicted = float(np.median([m["amp1.level"] for m, n in zip(reference.metrics, reference.nights, strict=True) if n in recent]))
+    for drift in (1.0, -1.0, 1.5):  # the night moved as nights do; its broken frame sits where the history predicts
+        night = one_night([predicted + drift, predicted + drift + 0.02, predicted], reference)
+        night.metrics[2]["amp1.read_noise"] = 30.0
+        assert detector.predict(night).tolist() == [1, 1, -1]
+        assert max(e.score for e in detector.explain(night)[:2]) < detector.threshold_
+
+
 def test_a_couple_of_cosmic_rays_more_never_flag_a_small_frame():
     reference = frames(60)
     reference.pixels = 20_000  # one hit of three pixels is 0.15 per mille of such a frame
