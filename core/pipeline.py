@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -49,6 +50,8 @@ MAX_EXTENSIONS = 64
 HASH_CACHE_FILE = "hashes.sqlite"
 FILES_AHEAD_PER_WORKER = 4
 WORKER_NICENESS = 10
+# How often a reading worker checks that the process it works for is still there.
+PARENT_CHECK_S = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +110,24 @@ def _start_worker() -> None:
     The main process stops the pool after the workers' current files. Workers run at a
     lower priority: the network's threads work in lockstep, and one of them waiting
     for a core held by a reader stalls the whole batch, whereas a reader waiting for
-    the network's burst loses nothing.
+    the network's burst loses nothing. A worker ends by itself when its parent dies.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(WORKER_NICENESS)
+    threading.Thread(target=_end_with_parent, args=(os.getppid(),), name="calspot-parent-watch", daemon=True).start()
+
+
+def _end_with_parent(parent: int) -> None:
+    """End this worker once the process that started it is gone (reparented: it died, perhaps by SIGKILL).
+
+    A killed ingest cannot stop its pool, and idle workers wait on their queue for
+    ever: on a cron machine they would pile up night after night. A worker forked by
+    the fork server is reparented when the fork server ends, which it does when the
+    ingest that started it dies.
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
 
 
 def describe_in_pool(
