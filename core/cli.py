@@ -192,9 +192,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         _warn(f"not found: {path}")
     for path, error in result.unreadable:
         _warn(f"unreadable: {path}: {error}")
+    for path, why in result.undated:
+        _warn(f"undated: {path}: {why}")
+    for path, why in result.duplicates:
+        _warn(f"duplicate: {path}: {why} (flagged; it never stands for normal)")
+    others = "".join(f", {len(found)} {what}" for what, found in (("undated", result.undated), ("duplicates", result.duplicates)) if found)
     print(
         f"{result.files_found} files found: {result.files_new} new, {result.files_known} already known; "
-        f"{result.images} images described, {len(result.unreadable)} unreadable; "
+        f"{result.images} images described, {len(result.unreadable)} unreadable{others}; "
         f"nights scored: {', '.join(result.nights) or 'none'}; {result.flagged} flagged"
     )
     return EXIT_OK

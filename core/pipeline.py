@@ -66,6 +66,8 @@ class IngestResult:
     files_known: int
     images: int
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    undated: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     nights: list[str] = field(default_factory=list)
     flagged: int = 0
@@ -442,8 +444,11 @@ class _Writer:
     """Writes finished files to the store a few at a time; holds undated files to the end.
 
     A file whose header has no date (or that cannot be read) belongs to the night named
-    by its path, or else to the night most of the batch belongs to, which is known
-    only once the batch is done.
+    by its path, or else to the night most dated files of its folder belong to, or else
+    to the night most of the batch belongs to, which are known only once the batch is
+    done; only a batch without a dated file puts it on the last night. Readable
+    undated files, and files whose content is already stored under another path, are
+    listed in the result with what was done with them.
     """
 
     def __init__(self, store: Store, run_id: int, result: IngestResult, fingerprint: Callable[[], str]) -> None:
@@ -454,10 +459,15 @@ class _Writer:
         self._pending: list[NewFile] = []
         self._undated: list[NewFile] = []
         self.nights: Counter[str] = Counter()
+        self._folder_nights: dict[Path, Counter[str]] = {}
 
     def add(self, records: Iterable[NewFile]) -> None:
         for record in records:
-            (self._pending if record.night else self._undated).append(record)
+            if record.night:
+                self._pending.append(record)
+                self._folder_nights.setdefault(Path(record.path).parent, Counter())[record.night] += 1
+            else:
+                self._undated.append(record)
         if len(self._pending) >= FILES_PER_TRANSACTION:
             self._save(self._pending)
             self._pending = []
@@ -465,17 +475,37 @@ class _Writer:
     def finish(self, settings: Settings) -> None:
         from .describe import fill_night
 
-        batch_night = self.nights.most_common(1)[0][0] if self.nights else last_night(settings)
         for record in self._undated:
-            named = night_from_path(record.path, settings.night_offset_hours)
-            fill_night(record, named.isoformat() if named else batch_night)
+            night, why = self._night_for_undated(record, settings)
+            fill_night(record, night)
+            if not record.error:
+                self._result.undated.append((record.path, f"its header gives no usable observation date: put on {night}, {why}"))
         self._save(self._pending + self._undated)
         self._pending, self._undated = [], []
+
+    def _night_for_undated(self, record: NewFile, settings: Settings) -> tuple[str, str]:
+        """The night an undated file joins, and why."""
+        named = night_from_path(record.path, settings.night_offset_hours)
+        if named:
+            return named.isoformat(), "the night its name or folder gives"
+        folder = self._folder_nights.get(Path(record.path).parent)
+        if folder:
+            return folder.most_common(1)[0][0], "the night of the dated files of its folder"
+        dated = self.nights + sum(self._folder_nights.values(), Counter())
+        if dated:
+            return dated.most_common(1)[0][0], "the night of the dated files ingested with it"
+        night = last_night(settings)
+        return night, "the last night (no dated file came with it)"
 
     def _save(self, records: list[NewFile]) -> None:
         if not records:
             return
         self._store.save_files(records, self._run_id, self._fingerprint(), QC_VERSION)
+        first = self._store.first_paths(r.content_hash for r in records if r.content_hash)
+        for record in records:
+            original = first.get(record.content_hash, record.path) if record.content_hash else record.path
+            if original != record.path:
+                self._result.duplicates.append((record.path, f"the same content as {original}"))
         for record in records:
             self.nights[record.night] += 1
             self._result.images += len(record.images)
@@ -490,5 +520,7 @@ def _counts(result: IngestResult) -> dict[str, int]:
         "files_known": result.files_known,
         "images": result.images,
         "unreadable": len(result.unreadable),
+        "undated": len(result.undated),
+        "duplicates": len(result.duplicates),
         "flagged": result.flagged,
     }
