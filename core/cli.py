@@ -85,12 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="write to this file instead of standard output")
     report.add_argument("--flagged", action="store_true", help="only flagged rows")
 
-    label = sub.add_parser("label", help="record an expert's verdict on an image extension")
-    label.add_argument("path", type=Path, metavar="PATH")
+    label = sub.add_parser("label", help="record an expert's verdict on an image extension (or many, from a CSV file)")
+    label.add_argument("path", type=Path, nargs="?", metavar="PATH")
     label.add_argument("--ext", type=int, help="image extension; leave out only for a file that could not be read")
-    label.add_argument("--verdict", choices=("accept", "reject"), required=True)
-    label.add_argument("--by", required=True, metavar="NAME", help="the reviewer")
+    label.add_argument("--verdict", choices=("accept", "reject"))
+    label.add_argument("--by", metavar="NAME", help="the reviewer (with --from: for rows without a reviewer column)")
     label.add_argument("--note", default="", metavar="TEXT")
+    label.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        metavar="CSV",
+        help="many verdicts at once: a CSV file with columns path, ext, verdict and optionally reviewer, note",
+    )
 
     certify = sub.add_parser("certify", help='say that an image type and mode is "new normal" from a night on (after an intervention)')
     certify.add_argument("--type", required=True, dest="image_type", metavar="T", help="image type, as the report names it")
@@ -228,6 +235,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    if args.from_file is not None:
+        return _label_from(args)
+    if args.path is None or args.verdict is None or not args.by:
+        raise CommandError("label needs PATH, --verdict and --by (or --from CSV)")
     store = _store(args)
     by = _acting(args, store, args.by, "verdict")
     try:
@@ -237,6 +248,33 @@ def cmd_label(args: argparse.Namespace) -> int:
     where = "" if args.ext is None else f" ext {args.ext}"
     print(f"label {label_id}: {args.verdict} {args.path.absolute()}{where} by {by}")
     return EXIT_OK
+
+
+def _label_from(args: argparse.Namespace) -> int:
+    """Many verdicts from a CSV file in one transaction; each refused row is named with its line."""
+    if args.path is not None:
+        raise CommandError("give either PATH or --from CSV, not both")
+    store = _store(args)
+    with args.from_file.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    missing = {"path", "verdict"} - set(rows[0] if rows else {})
+    if missing:
+        raise CommandError(
+            f"{args.from_file} needs the columns path, ext, verdict (and reviewer, note); it lacks {', '.join(sorted(missing))}"
+        )
+    verdicts = []
+    for line, row in enumerate(rows, start=2):
+        ext = (row.get("ext") or "").strip()
+        if ext and not ext.isdigit():
+            raise CommandError(f"{args.from_file}, line {line}: ext {ext!r} is not an extension number; nothing stored")
+        reviewer = _acting(args, store, (row.get("reviewer") or "").strip() or args.by or "", "verdict")
+        verdicts.append((row["path"], int(ext) if ext else None, (row["verdict"] or "").strip(), reviewer, row.get("note") or ""))
+    outcomes = store.add_labels(verdicts)
+    refused = [(line, outcome) for line, outcome in enumerate(outcomes, start=2) if isinstance(outcome, str)]
+    for line, why in refused:
+        _warn(f"{args.from_file}, line {line}: not stored: {why.strip(chr(39) + chr(34))}")
+    print(f"{len(outcomes) - len(refused)} verdicts stored, {len(refused)} refused")
+    return EXIT_FAILED if refused else EXIT_OK
 
 
 def cmd_certify(args: argparse.Namespace) -> int:
