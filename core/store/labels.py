@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from .database import transaction
 from .queries import StorePart, latest_label_of_image, latest_score_of_image
 from .records import VERDICTS, JudgedImage
-from .schema import File, Image, Label, Score
+from .schema import File, Image, Label, Score, utcnow
 
 # What a verdict record holds, in this order (``calspot export labels``).
 VERDICT_FIELDS = (
@@ -235,7 +235,9 @@ def _add_label(session: Session, path: str | Path, ext: int | None, verdict: str
     if not reviewer.strip():
         raise ValueError("a verdict needs the reviewer's name")
     path = str(Path(path).expanduser().absolute())
-    file_row = session.scalars(select(File).where(File.path == path).order_by(File.id.desc())).first()
+    # The file's row is locked until the verdict is committed (PostgreSQL; SQLite has one writer at a time anyway):
+    # verdicts on one file are written one after another, so the latest id is also the latest time.
+    file_row = session.scalars(select(File).where(File.path == path).order_by(File.id.desc()).limit(1).with_for_update()).first()
     if file_row is None:
         raise KeyError(f"{path} is not in the store; ingest it first")
     image_id = None
@@ -259,5 +261,9 @@ def _add_label(session: Session, path: str | Path, ext: int | None, verdict: str
         score_id=score.id if score else None,
     )
     session.add(label)
+    session.flush()
+    # Stamped again now that the insert holds the write lock (SQLite) or the file's row (PostgreSQL):
+    # of two verdicts on a frame, the one with the higher id, which counts, is also the later one.
+    label.created_at = utcnow()
     session.flush()
     return label.id
