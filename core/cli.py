@@ -677,6 +677,16 @@ def _write_text(text: str, out: Path | None) -> None:
         sys.stdout.write(text)
 
 
+def _lost_database(exc: BaseException) -> str | None:
+    """One line for a database that stopped answering (a server stopped, a network cut), else None."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if not (isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)):
+        return None
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    return f"the store stopped answering ({reason}); what was complete is stored: run the same command again once it is back"
+
+
 def _warn(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -833,7 +843,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug of calspot's: one line for the user, the details with -v
         if args.verbose:
             traceback.print_exc()
-        _warn(f"calspot {args.command}: internal error ({type(exc).__name__}: {exc}); run with -v for the details")
+        lost = _lost_database(exc)
+        if lost:
+            _warn(f"calspot {args.command}: {lost}")
+        else:
+            _warn(f"calspot {args.command}: internal error ({type(exc).__name__}: {exc}); run with -v for the details")
         return EXIT_FAILED
 
 

@@ -25,9 +25,12 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def calspot_process(home: Path, *args: str) -> subprocess.Popen:
+def calspot_process(home: Path, *args: str, database_url: str = "") -> subprocess.Popen:
+    """``calspot ARGS`` on a home (its SQLite store, or ``database_url``), as a process of its own."""
     env = dict(os.environ, CALSPOT_WEIGHTS="random", CALSPOT_INPUT_SIZE=str(TEST_INPUT_SIZE), CALSPOT_MAP_METHODS="none")
     env.pop("CALSPOT_DATABASE_URL", None)
+    if database_url:
+        env["CALSPOT_DATABASE_URL"] = database_url
     command = [sys.executable, "-m", "core", "--home", str(home), *args]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
