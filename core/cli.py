@@ -684,6 +684,8 @@ def _lost_database(exc: BaseException) -> str | None:
     if not (isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)):
         return None
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    if "disk" in reason or "full" in reason:
+        return f"the store could not be written ({reason}): is its disk full? What was complete is stored; free space and run it again"
     return f"the store stopped answering ({reason}); what was complete is stored: run the same command again once it is back"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -25,14 +26,19 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def calspot_process(home: Path, *args: str, database_url: str = "") -> subprocess.Popen:
+def calspot_process(home: Path, *args: str, database_url: str = "", file_size_limit: int | None = None) -> subprocess.Popen:
     """``calspot ARGS`` on a home (its SQLite store, or ``database_url``), as a process of its own."""
     env = dict(os.environ, CALSPOT_WEIGHTS="random", CALSPOT_INPUT_SIZE=str(TEST_INPUT_SIZE), CALSPOT_MAP_METHODS="none")
     env.pop("CALSPOT_DATABASE_URL", None)
     if database_url:
         env["CALSPOT_DATABASE_URL"] = database_url
+
+    def limit_files() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
     command = [sys.executable, "-m", "core", "--home", str(home), *args]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limit_files)
 
 
 def descendants(pid: int) -> set[int]:
@@ -96,3 +102,18 @@ def test_ingests_killed_at_random_moments_end_with_the_rows_of_an_uninterrupted_
     store = Store.open(make_settings(home))
     assert every_stored_file_is_complete(store)
     assert store.nights() == nights and report_rows(store, nights) == expected
+
+
+def test_a_store_that_cannot_grow_stops_the_ingest_in_one_line_and_keeps_no_half_written_file(simulated_nights, tmp_path):
+    home = tmp_path / "home"
+    # A limit on the size of files the ingest may write stands in for a disk that fills up.
+    full = calspot_process(home, "ingest", str(simulated_nights), "--workers", "2", file_size_limit=1_500_000)
+    _, err = full.communicate(timeout=600)
+    assert full.returncode == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("calspot ingest: the store could not be written (") and "is its disk full?" in err
+    store = Store.open(make_settings(home))
+    assert every_stored_file_is_complete(store)
+    rerun = calspot_process(home, "ingest", str(simulated_nights), "--workers", "2")
+    _, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err
+    assert every_stored_file_is_complete(store) and len(store.nights()) == 5
