@@ -108,24 +108,26 @@ def _remember(reviewer: Reviewer) -> None:
 
 def _password_login(store: Store) -> None:
     """The login form; a reviewer who logs in is remembered and the page runs again."""
-    st.title("calspot")
-    if message := st.session_state.get(MESSAGE_KEY):
-        st.info(message)
-    with st.form("login"):
-        name = st.text_input("Reviewer", key="login_name")
-        password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Log in", type="primary")
-    if submitted:
-        reviewer, wait = store.try_login(name, password)
-        if reviewer is not None:
-            _remember(reviewer)
-            st.rerun()
-        time.sleep(FAILED_LOGIN_DELAY_S)
-        refused = "Wrong reviewer name or password."
-        if wait > 0:
-            refused += f" After failed logins this account waits: try again in {wait:.0f} s."
-        st.error(refused)
-    st.caption("Accounts are made by an admin: `calspot reviewers add NAME --role reviewer|scientist|admin`.")
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        st.title("calspot")
+        if message := st.session_state.get(MESSAGE_KEY):
+            st.info(message)
+        with st.form("login"):
+            name = st.text_input("Reviewer", key="login_name")
+            password = st.text_input("Password", type="password", key="login_password")
+            submitted = st.form_submit_button("Log in", type="primary")
+        if submitted:
+            reviewer, wait = store.try_login(name, password)
+            if reviewer is not None:
+                _remember(reviewer)
+                st.rerun()
+            time.sleep(FAILED_LOGIN_DELAY_S)
+            refused = "Wrong reviewer name or password."
+            if wait > 0:
+                refused += f" After failed logins this account waits: try again in {wait:.0f} s."
+            st.error(refused)
+        st.caption("Accounts are made by an admin: `calspot reviewers add NAME --role reviewer|scientist|admin`.")
     st.stop()
 
 
