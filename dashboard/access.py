@@ -14,6 +14,7 @@ Session-state keys: ``account`` (name and last activity of who is logged in) and
 
 from __future__ import annotations
 
+import math
 import time
 
 import streamlit as st
@@ -125,7 +126,7 @@ def _password_login(store: Store) -> None:
             time.sleep(FAILED_LOGIN_DELAY_S)
             refused = "Wrong reviewer name or password."
             if wait > 0:
-                refused += f" After failed logins this account waits: try again in {wait:.0f} s."
+                refused += f" After failed logins this account waits: try again in {math.ceil(wait)} s."
             st.error(refused)
         st.caption("Accounts are made by an admin: `calspot reviewers add NAME --role reviewer|scientist|admin`.")
     st.stop()
