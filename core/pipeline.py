@@ -491,7 +491,7 @@ class _Writer:
         folder = self._folder_nights.get(Path(record.path).parent)
         if folder:
             return folder.most_common(1)[0][0], "the night of the dated files of its folder"
-        dated = self.nights + sum(self._folder_nights.values(), Counter())
+        dated = sum(self._folder_nights.values(), Counter())  # every dated file of the batch, once
         if dated:
             return dated.most_common(1)[0][0], "the night of the dated files ingested with it"
         night = last_night(settings)
