@@ -426,7 +426,10 @@ def cmd_migrate_store(args: argparse.Namespace) -> int:
         print(line)
     if not transfer.complete:
         return EXIT_FAILED
-    print(f'to use it, set database_url = "{args.to}" in {settings.home / "calspot.toml"} (or CALSPOT_DATABASE_URL)')
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(args.to).render_as_string(hide_password=True)  # a password typed on the command line is not echoed
+    print(f'to use it, set database_url = "{shown}" in {settings.home / "calspot.toml"} (or CALSPOT_DATABASE_URL)')
     return EXIT_OK
 
 
