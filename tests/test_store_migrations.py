@@ -203,22 +203,28 @@ def test_a_failed_upgrade_leaves_the_store_as_it_was(tmp_path):
     assert row_counts(database) == row_counts(OLD_STORE)
 
 
-def _open_store(database: str, barrier, results) -> None:
+def _open_store(store_url: str, barrier, results) -> None:
     barrier.wait()
-    results.put(len(Store(url(Path(database))).image_rows()))
+    results.put(len(Store(store_url).image_rows()))
+
+
+def open_at_once(store_url: str, processes: int = 2) -> tuple[list[int], list[int]]:
+    """Open the store from ``processes`` processes at the same moment: the images each saw, and their exit codes."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    started = [context.Process(target=_open_store, args=(store_url, barrier, results)) for _ in range(processes)]
+    for process in started:
+        process.start()
+    images = [results.get(timeout=300) for _ in started]
+    for process in started:
+        process.join(timeout=60)
+    return images, [p.exitcode for p in started]
 
 
 def test_two_processes_opening_an_old_store_at_once_upgrade_it_once(tmp_path):
     database = old_home(tmp_path)
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(2), context.Queue()
-    processes = [context.Process(target=_open_store, args=(str(database), barrier, results)) for _ in range(2)]
-    for process in processes:
-        process.start()
-    images = [results.get(timeout=300) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-    assert images == [6, 6] and [p.exitcode for p in processes] == [0, 0]
+    images, exits = open_at_once(url(database))
+    assert images == [6, 6] and exits == [0, 0]
     assert len(backups(database)) == 1
     assert [v for (v,) in query(database, "SELECT version FROM schema_info ORDER BY id")] == EVERY_VERSION
     assert query(database, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]

@@ -8,7 +8,6 @@ test PostgreSQL server holding the rows of ``tests/data/stores/calspot-schema1.s
 from __future__ import annotations
 
 import logging
-import multiprocessing
 
 from alembic import command
 from sqlalchemy import MetaData, create_engine, insert, select, text
@@ -18,7 +17,7 @@ from core.store.database import driver_url
 from core.store.migrate import alembic_config
 from core.store.transfer import move_sequences
 from tests.conftest import FILLED_FLAGGED_FILE, FILLED_NIGHT, FILLED_REASONS
-from tests.test_store_migrations import EVERY_VERSION, OLD_STORE, OLD_TABLES, describe_schema, row_counts
+from tests.test_store_migrations import EVERY_VERSION, OLD_STORE, OLD_TABLES, describe_schema, open_at_once, row_counts
 
 
 def released_store(postgres) -> str:
@@ -79,20 +78,8 @@ def test_an_old_postgresql_store_is_upgraded_in_place_and_keeps_every_row(postgr
     assert describe_schema(driver_url(url)) == describe_schema(driver_url(fresh))
 
 
-def _open_store(url: str, barrier, results) -> None:
-    barrier.wait()
-    results.put(len(Store(url).image_rows()))
-
-
 def test_two_processes_opening_an_old_postgresql_store_at_once_upgrade_it_once(postgres):
     url = released_store(postgres)
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(2), context.Queue()
-    processes = [context.Process(target=_open_store, args=(url, barrier, results)) for _ in range(2)]
-    for process in processes:
-        process.start()
-    images = [results.get(timeout=300) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-    assert images == [6, 6] and [p.exitcode for p in processes] == [0, 0]
+    images, exits = open_at_once(url)
+    assert images == [6, 6] and exits == [0, 0]
     assert schema_versions(url) == (EVERY_VERSION, [HEAD_REVISION])

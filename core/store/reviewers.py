@@ -68,9 +68,7 @@ class ReviewersPart(StorePart):
     def set_reviewer_active(self, name: str, active: bool) -> Reviewer:
         """Disable (or enable again) an account; raises KeyError for an unknown name."""
         with transaction(self._sessions) as session:
-            account = _by_name(session, name)
-            if account is None:
-                raise KeyError(f"no reviewer called {name!r}")
+            account = _existing(session, name)
             account.active = active
             account.disabled_at = None if active else datetime.now(UTC)
             return _reviewer(account)
@@ -78,9 +76,7 @@ class ReviewersPart(StorePart):
     def set_password(self, name: str, password_hash: str) -> None:
         """Replace an account's password hash; raises KeyError for an unknown name."""
         with transaction(self._sessions) as session:
-            account = _by_name(session, name)
-            if account is None:
-                raise KeyError(f"no reviewer called {name!r}")
+            account = _existing(session, name)
             account.password_hash = password_hash
             account.failed_logins = 0
 
@@ -115,6 +111,14 @@ def _unknown_account_hash() -> str:
 
 def _by_name(session, name: str) -> ReviewerAccount | None:
     return session.scalars(select(ReviewerAccount).where(func.lower(ReviewerAccount.name) == name.strip().lower())).first()
+
+
+def _existing(session, name: str) -> ReviewerAccount:
+    """The account of this name; KeyError when there is none."""
+    account = _by_name(session, name)
+    if account is None:
+        raise KeyError(f"no reviewer called {name!r}")
+    return account
 
 
 def _aware(moment: datetime | None) -> datetime | None:
