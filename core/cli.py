@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -193,6 +194,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args, workers=args.workers, batch_size=args.batch_size, weights=args.weights)
     with _progress_bars() as progress:
         result = ingest(args.paths, settings, progress=progress)
+    _print_ingest(result)
+    return EXIT_OK
+
+
+def _print_ingest(result: Any) -> None:
+    """What an ingest or a backfill did: a line per file with a problem on stderr, the counts on stdout."""
     if result.warning:
         _warn(f"WARNING: {result.warning}")
     for path in result.missing:
@@ -209,13 +216,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{result.images} images described, {len(result.unreadable)} unreadable{others}; "
         f"nights scored: {', '.join(result.nights) or 'none'}; {result.flagged} flagged"
     )
-    return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import night_report
 
-    store = _store(args)
+    store = _short_store(args)
     nights = store.nights()
     if not nights:
         raise CommandError(f"the store has no nights yet ({_settings(args).store_url}); run 'calspot ingest' first")
@@ -239,7 +245,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         return _label_from(args)
     if args.path is None or args.verdict is None or not args.by:
         raise CommandError("label needs PATH, --verdict and --by (or --from CSV)")
-    store = _store(args)
+    store = _short_store(args)
     by = _acting(args, store, args.by, "verdict")
     try:
         label_id = store.add_label(args.path, args.ext, args.verdict, by, args.note)
@@ -254,7 +260,7 @@ def _label_from(args: argparse.Namespace) -> int:
     """Many verdicts from a CSV file in one transaction; each refused row is named with its line."""
     if args.path is not None:
         raise CommandError("give either PATH or --from CSV, not both")
-    store = _store(args)
+    store = _short_store(args)
     with args.from_file.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     missing = {"path", "verdict"} - set(rows[0] if rows else {})
@@ -319,7 +325,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_nights(args: argparse.Namespace) -> int:
     from .report import night_summaries
 
-    for row in night_summaries(_store(args)):
+    for row in night_summaries(_short_store(args)):
         print(f"{row['night']}  {row['images']:5d} images  {row['flagged']:4d} flagged  {row['unreadable']:3d} unreadable")
     return EXIT_OK
 
@@ -657,6 +663,17 @@ def _store(args: argparse.Namespace):
     return Store.open(_settings(args))
 
 
+def _short_store(args: argparse.Namespace):
+    """The store for ``nights``, ``report`` and ``label``: opened without SQLAlchemy when it is at this calspot's schema.
+
+    Scripts call these once per frame; a new or older store goes through
+    :class:`core.store.Store`, which creates or upgrades it.
+    """
+    from .store import DirectStore
+
+    return DirectStore.open(_settings(args).store_url) or _store(args)
+
+
 def _acting(args: argparse.Namespace, store, name: str, action: str) -> str:
     """The name an action is recorded under; with reviewer accounts on, it must be an account allowed to."""
     from .accounts import authorised_name
@@ -681,12 +698,21 @@ def _write_text(text: str, out: Path | None) -> None:
 
 
 def _lost_database(exc: BaseException) -> str | None:
-    """One line for a database that stopped answering (a server stopped, a network cut), else None."""
+    """One line for a database that stopped answering (a server stopped, a network cut), else None.
+
+    The error is SQLAlchemy's, or the driver's own where the command went without SQLAlchemy.
+    """
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    if not (isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)):
+    drivers = [sqlite3.OperationalError]
+    if "psycopg" in sys.modules:
+        drivers.append(sys.modules["psycopg"].OperationalError)
+    if isinstance(exc, tuple(drivers)):
+        reason = str(exc).strip().splitlines()[0]
+    elif isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    else:
         return None
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
     if "disk" in reason or "full" in reason:
         return f"the store could not be written ({reason}): is its disk full? What was complete is stored; free space and run it again"
     return f"the store stopped answering ({reason}); what was complete is stored: run the same command again once it is back"

@@ -19,6 +19,8 @@ from typing import Any
 SETTINGS_FILE = "calspot.toml"
 DEFAULT_DATABASE = "calspot.sqlite"
 ENV_PREFIX = "CALSPOT_"
+# The maps of frames calspot can draw (core.maps), named here so that reading the settings imports no numpy.
+MAP_METHODS = ("umap", "tsne", "pca")
 
 
 def default_home() -> Path:
@@ -145,8 +147,6 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _map_methods(value: str | Sequence[str]) -> tuple[str, ...]:
     """Map methods from a comma-separated string or a list; ``none`` (or nothing) means none."""
-    from .maps import MAP_METHODS
-
     items = value.split(",") if isinstance(value, str) else value
     methods = tuple(str(v).strip().lower() for v in items if str(v).strip() and str(v).strip().lower() != "none")
     unknown = [m for m in methods if m not in MAP_METHODS]

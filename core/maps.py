@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .config import MAP_METHODS
 from .embed import expected_fingerprint
 
 if TYPE_CHECKING:
@@ -70,7 +71,6 @@ __all__ = [
     "placed_night_map",
 ]
 
-MAP_METHODS = ("umap", "tsne", "pca")
 METHOD_NAMES = {"umap": "UMAP", "tsne": "t-SNE", "pca": "PCA"}
 REDUCED_COMPONENTS = 50
 PLACEMENT_NEIGHBOURS = 5

@@ -7,12 +7,13 @@ thumbnails. Both read them through this module so that they always agree.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .store import Store
+if TYPE_CHECKING:
+    from .store import DirectStore, Store
 
 
-def night_report(store: Store, night: str) -> list[dict[str, Any]]:
+def night_report(store: Store | DirectStore, night: str) -> list[dict[str, Any]]:
     """Every image extension of a night with its score, threshold, flag, reasons and explanation.
 
     Rows are ordered by file path and extension; an unreadable file is one row with
@@ -21,6 +22,6 @@ def night_report(store: Store, night: str) -> list[dict[str, Any]]:
     return store.night_rows(night)
 
 
-def night_summaries(store: Store) -> list[dict[str, Any]]:
+def night_summaries(store: Store | DirectStore) -> list[dict[str, Any]]:
     """Per night, newest first: images, flagged rows (unreadable files count as flagged), unreadable files."""
     return store.night_counts()

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
 
+from . import direct
+from .constants import VERDICTS
 from .database import transaction
-from .queries import StorePart, latest_label_of_image, latest_score_of_image
-from .records import VERDICTS, JudgedImage
-from .schema import File, Image, Label, Score, utcnow
+from .queries import StorePart, latest_label_of_image, latest_score_of_image, session_sql
+from .records import JudgedImage
+from .schema import File, Image, Label, Score
 
 # What a verdict record holds, in this order (``calspot export labels``).
 VERDICT_FIELDS = (
@@ -59,7 +60,7 @@ class LabelsPart(StorePart):
             The verdict is not ``accept`` or ``reject``, or the reviewer is empty.
         """
         with transaction(self._sessions) as session:
-            return _add_label(session, path, ext, verdict, reviewer, note)
+            return direct.add_label(session_sql(session), path, ext, verdict, reviewer, note)
 
     def add_labels(self, verdicts: Sequence[tuple[str | Path, int | None, str, str, str]]) -> list[int | str]:
         """Append many verdicts ``(path, ext, verdict, reviewer, note)`` in one transaction.
@@ -69,9 +70,10 @@ class LabelsPart(StorePart):
         """
         out: list[int | str] = []
         with transaction(self._sessions) as session:
+            sql = session_sql(session)
             for path, ext, verdict, reviewer, note in verdicts:
                 try:  # a refused verdict is refused before it writes anything
-                    out.append(_add_label(session, path, ext, verdict, reviewer, note))
+                    out.append(direct.add_label(sql, path, ext, verdict, reviewer, note))
                 except (KeyError, ValueError) as exc:
                     out.append(str(exc.args[0] if exc.args else exc))
         return out
@@ -226,44 +228,3 @@ def _checked_record(number: int, record: dict[str, Any]) -> tuple[str, str, date
     except ValueError:
         raise ValueError(f"verdict record {number}: created_at {record['created_at']!r} is not an ISO time") from None
     return str(record["verdict"]), str(record["reviewer"]).strip(), created
-
-
-def _add_label(session: Session, path: str | Path, ext: int | None, verdict: str, reviewer: str, note: str) -> int:
-    """Append one verdict in ``session`` (see :meth:`LabelsPart.add_label`); its label id."""
-    if verdict not in VERDICTS:
-        raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
-    if not reviewer.strip():
-        raise ValueError("a verdict needs the reviewer's name")
-    path = str(Path(path).expanduser().absolute())
-    # The file's row is locked until the verdict is committed (PostgreSQL; SQLite has one writer at a time anyway):
-    # verdicts on one file are written one after another, so the latest id is also the latest time.
-    file_row = session.scalars(select(File).where(File.path == path).order_by(File.id.desc()).limit(1).with_for_update()).first()
-    if file_row is None:
-        raise KeyError(f"{path} is not in the store; ingest it first")
-    image_id = None
-    score = None
-    if ext is None and not file_row.error:
-        exts = sorted(session.scalars(select(Image.ext).where(Image.file_id == file_row.id)))
-        raise ValueError(f"{path} is readable: say which image extension ({', '.join(map(str, exts))})")
-    if ext is not None:
-        image_id = session.scalars(select(Image.id).where(Image.file_id == file_row.id, Image.ext == ext)).first()
-        if image_id is None:
-            exts = sorted(session.scalars(select(Image.ext).where(Image.file_id == file_row.id)))
-            raise KeyError(f"{path} has no image extension {ext} (it has: {', '.join(map(str, exts)) or 'none'})")
-        score = session.scalars(select(Score).where(Score.image_id == image_id).order_by(Score.id.desc())).first()
-    label = Label(
-        file_id=file_row.id,
-        image_id=image_id,
-        verdict=verdict,
-        reviewer=reviewer.strip(),
-        note=note,
-        model_version=score.model_version if score else "",
-        score_id=score.id if score else None,
-    )
-    session.add(label)
-    session.flush()
-    # Stamped again now that the insert holds the write lock (SQLite) or the file's row (PostgreSQL):
-    # of two verdicts on a frame, the one with the higher id, which counts, is also the later one.
-    label.created_at = utcnow()
-    session.flush()
-    return label.id

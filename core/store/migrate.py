@@ -30,8 +30,8 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from .constants import HEAD_REVISION, SCHEMA_VERSION
 from .errors import StoreError
-from .schema import HEAD_REVISION, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 

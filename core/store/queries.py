@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from .direct import Sql
 from .records import HEADER_TYPE_KEYWORD
 from .schema import Descriptor, File, Image, Label, Quality, Score
 
@@ -23,6 +24,12 @@ class StorePart:
     """What every part of :class:`core.store.Store` shares: the factory of its sessions."""
 
     _sessions: sessionmaker[Session]
+
+
+def session_sql(session: Session) -> Sql:
+    """The session's own DB-API connection (in its transaction), for the plain statements of :mod:`core.store.direct`."""
+    connection = session.connection()
+    return Sql(connection.connection.driver_connection, connection.dialect.name)
 
 
 def chunks(ids: Iterable[int], size: int = ID_CHUNK) -> Iterator[list[int]]:

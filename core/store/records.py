@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-VERDICTS = ("accept", "reject")
 # ESO's data-product type says what a frame is in the words experts use (``LAMP,FLAT``).
 HEADER_TYPE_KEYWORD = "HIERARCH ESO DPR TYPE"
 

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 
 from ..accounts import Reviewer, check_role, hash_password, login_wait_s, verify_password
 from .database import transaction
-from .queries import StorePart
+from .direct import reviewer_account
+from .queries import StorePart, session_sql
 from .schema import ReviewerAccount
 
 NAME_LENGTH = 120
@@ -56,8 +57,7 @@ class ReviewersPart(StorePart):
     def reviewer(self, name: str) -> Reviewer | None:
         """The account of this name (case does not matter), or None."""
         with self._sessions() as session:
-            account = _by_name(session, name)
-            return None if account is None else _reviewer(account)
+            return reviewer_account(session_sql(session), name)
 
     def reviewer_for_identity(self, identity: str) -> Reviewer | None:
         """The account an identity provider's user (an e-mail address) logs in as, or None."""

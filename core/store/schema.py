@@ -15,7 +15,7 @@ identity provider's user that logs in as them); they are disabled, never deleted
 These classes describe the newest schema. A store made by an older calspot is brought
 here by the Alembic revisions in ``migrations/versions`` (see :mod:`core.store.migrate`);
 a change of these tables needs a new revision there, and ``SCHEMA_VERSION`` and
-``HEAD_REVISION`` moved on with it.
+``HEAD_REVISION`` (in :mod:`core.store.constants`) moved on with it.
 """
 
 from __future__ import annotations
@@ -36,10 +36,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-
-SCHEMA_VERSION = 5
-# The Alembic revision of this schema; revision "000N" is schema version N.
-HEAD_REVISION = f"{SCHEMA_VERSION:04d}"
 
 
 def utcnow() -> datetime:
