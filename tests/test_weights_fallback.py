@@ -62,7 +62,7 @@ def test_ingest_falls_back_to_random_weights_with_a_warning_line(auto_home, caps
     assert main(["--home", str(home), "report", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 4
-    assert {row["model_version"].split("|")[2].split("/")[1] for row in rows} == {"random-seed0"}
+    assert {row["model_version"].split("|")[2].split("/")[1] for row in rows} == {"random-seed0-v2"}
 
 
 def test_dashboard_shows_the_random_weights_banner(auto_home, monkeypatch):

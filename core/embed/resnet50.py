@@ -3,7 +3,9 @@
 This module is the only place that imports TensorFlow. Weights:
 
 - ``imagenet``: the Keras ImageNet weights, from the Keras cache or downloaded;
-- ``random``: seeded random initialisation, deterministic (for tests and offline use);
+- ``random``: seeded random initialisation, deterministic (for tests and offline use):
+  every weight is drawn with a seed of its own, never from a global random state that
+  another thread may draw from at the same time (a Dask worker's event loop does);
 - a path to a Keras weights file (``.h5`` / ``.weights.h5``) for the no-top model;
 - ``auto``: ImageNet weights if they are cached or can be downloaded, otherwise
   seeded random weights with a loud warning (``warning`` is set for the CLI and the
@@ -31,7 +33,18 @@ RANDOM_WEIGHTS_WARNING = (
     "put {file} in {cache} (or set weights to a file path) and re-ingest."
 )
 
+# Random weights of this scheme are named random-seed<N>-v2: every weight drawn with its own seed (random-seed<N>
+# were drawn from Keras's global seed generator, and differed where another thread drew from Python's random).
+RANDOM_SCHEME = "v2"
+# Layer weights and the initializer that draws each.
+INITIALIZED = ("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance")
+
 log = logging.getLogger(__name__)
+
+
+def random_weights_id(seed: int) -> str:
+    """The name of seeded random weights in the fingerprint."""
+    return f"random-seed{seed}-{RANDOM_SCHEME}"
 
 
 def keras_cache_dir() -> Path:
@@ -90,7 +103,7 @@ def weights_id(weights: str, seed: int) -> str:
     is only tried when the network is built).
     """
     if weights == "random" or (weights == "auto" and cached_imagenet_weights() is None):
-        return f"random-seed{seed}"
+        return random_weights_id(seed)
     if weights in ("imagenet", "auto"):
         return "imagenet"
     path = Path(weights).expanduser()
@@ -129,29 +142,33 @@ class ResNet50Embedder:
         Side of the square input in pixels.
     seed
         Seed of the random weights.
+    threads
+        TensorFlow's threads; 0: every core this process may use (a Dask worker
+        passes its own thread count, so that workers on one machine share its cores).
     """
 
     dim = 2048
 
-    def __init__(self, weights: str = "auto", input_size: int = 224, seed: int = 0) -> None:
+    def __init__(self, weights: str = "auto", input_size: int = 224, seed: int = 0, threads: int = 0) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        configure_threads()
+        configure_threads(threads or None)
         import keras
 
         self.input_size = input_size
         self.warning: str | None = None
         source, chosen = self._resolve_weights(weights, seed)
-        keras.utils.set_random_seed(seed)
         self._model = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg", input_shape=(input_size, input_size, 3))
         if source is not None:
             self._model.load_weights(str(source))
+        else:
+            draw_seeded_weights(self._model, seed)
         self.weights = chosen
         self.fingerprint = _fingerprint(chosen, input_size)
 
     def _resolve_weights(self, weights: str, seed: int) -> tuple[Path | None, str]:
         """The weights file to load (None for random) and its name in the fingerprint."""
         if weights == "random":
-            return None, f"random-seed{seed}"
+            return None, random_weights_id(seed)
         if weights in ("imagenet", "auto"):
             cached = cached_imagenet_weights()
             if cached is not None:
@@ -163,7 +180,7 @@ class ResNet50Embedder:
                     raise
                 self.warning = RANDOM_WEIGHTS_WARNING.format(file=IMAGENET_NOTOP_FILE, cache=keras_cache_dir())
                 log.warning("%s (%s)", self.warning, exc)
-                return None, f"random-seed{seed}"
+                return None, random_weights_id(seed)
         path = Path(weights).expanduser()
         if not path.is_file():
             raise ValueError(f"weights must be auto, imagenet, random or a weights file; {weights!r} is none of these")
@@ -177,3 +194,30 @@ class ResNet50Embedder:
             return np.zeros((0, self.dim), np.float32)
         inputs = preprocess_input(np.array(batch, dtype=np.float32, copy=True))
         return np.asarray(self._model.predict_on_batch(inputs), dtype=np.float32)
+
+
+def draw_seeded_weights(model, seed: int) -> None:
+    """Draw every weight of ``model`` from its layer's initializer, seeded by ``seed``, the layer and the weight.
+
+    Keras draws the seeds of unseeded initializers from Python's global random state,
+    which other threads of the process may advance at the same moment: the weights
+    would then differ from one process to the next.
+
+    Raises
+    ------
+    RuntimeError
+        A weight of the model has no initializer to draw it from.
+    """
+    drawn = 0
+    for index, layer in enumerate(model.layers):
+        for number, name in enumerate(INITIALIZED):
+            variable, initializer = getattr(layer, name, None), getattr(layer, f"{name}_initializer", None)
+            if variable is None or initializer is None:
+                continue
+            config = initializer.get_config()
+            if "seed" in config:
+                config["seed"] = (seed * 1_000_003 + index * len(INITIALIZED) + number) % 2**31
+            variable.assign(type(initializer).from_config(config)(tuple(variable.shape), dtype=variable.dtype))
+            drawn += 1
+    if drawn != len(model.weights):
+        raise RuntimeError(f"{len(model.weights) - drawn} weights of {model.name} have no initializer to draw them from")
