@@ -20,6 +20,8 @@ Reading never raises on bad input: problems come back as text in
 from __future__ import annotations
 
 import bz2
+import contextlib
+import gc
 import hashlib
 import io
 import logging
@@ -32,7 +34,6 @@ import subprocess
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -235,7 +236,7 @@ class HashCache:
         if not self.path.is_file():
             return {}
         try:
-            with closing(sqlite3.connect(self.path, timeout=30)) as db:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as db:
                 rows = db.execute("SELECT path, size, mtime_ns, inode, hash FROM hashes").fetchall()
         except sqlite3.Error:
             return {}
@@ -246,7 +247,7 @@ class HashCache:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as db, db:
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, hash TEXT)"
                 )
@@ -553,11 +554,26 @@ def read_fits(
             _read_images(reading, data, tuple(rule_sets), night_offset_hours)
     finally:
         if isinstance(data, mmap.mmap):
-            data.close()
+            _release(data)
     repairs = header_repairs(caught)
     if repairs:
         log.warning("%s: header not FITS standard, read anyway: %s", path.name, "; ".join(repairs))
     return reading
+
+
+def _release(data: mmap.mmap | fits.HDUList) -> None:
+    """Free the decompressed pages (or the HDU list read from them) now, or, where a view of them is still held, once it is collected.
+
+    astropy's objects can keep a view of the pages in a reference cycle that the garbage
+    collector has not freed yet (seen in a Dask worker): closing then raises
+    ``BufferError``, which must not make a file that was read unreadable.
+    """
+    try:
+        data.close()
+    except BufferError:
+        gc.collect()
+        with contextlib.suppress(BufferError):
+            data.close()
 
 
 def header_repairs(caught: Iterable[warnings.WarningMessage]) -> list[str]:
@@ -596,7 +612,7 @@ def _read_images(reading: FitsReading, data: bytes | mmap.mmap, rule_sets: tuple
     except ValueError as exc:
         reading.error = str(exc)
         return
-    with hdul:
+    try:
         primary = hdul[0].header
         for index, hdu in iter_image_hdus(hdul):
             try:
@@ -608,6 +624,8 @@ def _read_images(reading: FitsReading, data: bytes | mmap.mmap, rule_sets: tuple
                 return
         if not reading.images:
             reading.error = _describe_non_images(hdul)
+    finally:
+        _release(hdul)  # astropy closes the pages it was given
 
 
 def image_pixels(hdu: fits.hdu.base.ExtensionHDU, data: bytes | mmap.mmap, offset: int) -> np.ndarray:

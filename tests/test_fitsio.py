@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import mmap
 import warnings
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from core import fitsio
 from core.fitsio import decompress, find_fits, night_from_path, parse_observation_time, read_fits
 from core.rules import load_rules
 from tests.broken_files import fits_bytes, good_bias, write_broken_corpus, write_good_files
@@ -101,6 +103,25 @@ def test_every_compression_gives_the_same_pixels(tmp_path, suffix, pack):
     reading = read_fits(path, RULES)
     assert reading.error is None
     np.testing.assert_array_equal(reading.images[1].pixels, good_bias(2))
+
+
+def test_a_z_file_is_read_although_a_view_of_its_pages_is_still_held(tmp_path, monkeypatch):
+    """astropy may keep a view of the decompressed pages in a cycle not yet collected (seen in Dask workers)."""
+    held = []
+    original = fitsio.image_pixels
+
+    def holding(hdu, data, offset):
+        held.append(memoryview(data))
+        return original(hdu, data, offset)
+
+    monkeypatch.setattr(fitsio, "image_pixels", holding)
+    path = tmp_path / "frame.fits.Z"
+    path.write_bytes(ncompress.compress(fits_bytes(uves_red_file())))
+    reading = read_fits(path, RULES)
+    assert isinstance(held[0].obj, mmap.mmap) and not held[0].obj.closed
+    assert reading.error is None
+    np.testing.assert_array_equal(reading.images[1].pixels, good_bias(2))
+    held.clear()
 
 
 def test_tile_compressed_fz_is_read(tmp_path):
