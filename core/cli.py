@@ -11,21 +11,26 @@ from __future__ import annotations
 import argparse
 import csv
 import getpass
-import io
-import json
 import logging
 import os
 import sqlite3
 import subprocess
 import sys
-import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .cli_format import (
+    format_clusters_csv,
+    format_clusters_table,
+    format_csv,
+    format_json,
+    format_table,
+    format_type_identification,
+)
+from .cli_progress import ProgressBars
 from .cli_reviewers import add_reviewers_parser
 
 EXIT_OK = 0
@@ -33,21 +38,6 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-CSV_COLUMNS = (
-    "path",
-    "ext",
-    "image_type",
-    "night",
-    "score",
-    "threshold",
-    "flagged",
-    "reasons",
-    "category",
-    "mode",
-    "reference",
-    "verdict",
-)
-CLUSTER_COLUMNS = ("path", "ext", "image_type", "cluster", "cluster_name", "agrees", "reason", "night", "header_type")
 CLUSTER_METHODS = ("hierarchical", "kmeans", "spectral")  # core.cluster.METHODS, without importing scikit-learn
 EVALUATIONS = ("verdicts", "types", "clusters")
 DEMO_HOME = Path.home() / ".calspot-demo"
@@ -79,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--workers", type=int, help="processes reading files (default: one per CPU)")
     ingest.add_argument("--batch-size", type=int, help="images per network call (default 16)")
     ingest.add_argument("--weights", help="auto, imagenet, random, or a Keras weights file")
+
+    backfill = sub.add_parser("backfill", help="ingest an archive on a Dask cluster (a local one by default); resumable")
+    backfill.add_argument("paths", nargs="+", metavar="PATH")
+    backfill.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786); default: a local cluster")
+    backfill.add_argument("--workers", type=int, help="processes of the local cluster (default: one per CPU)")
+    backfill.add_argument("--batch-size", type=int, help="images per network call on each worker (default 16)")
+    backfill.add_argument("--weights", help="auto, imagenet, random, or a Keras weights file")
 
     report = sub.add_parser("report", help="one row per image extension of a night, flags and reasons")
     report.add_argument("--night", type=_night, help="YYYY-MM-DD (default: the most recent night in the store)")
@@ -192,8 +189,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if len(missing) == len(args.paths):
         raise CommandError(f"nothing to ingest: none of the given paths exists ({', '.join(map(str, missing))})")
     settings = _settings(args, workers=args.workers, batch_size=args.batch_size, weights=args.weights)
-    with _progress_bars() as progress:
+    with ProgressBars() as progress:
         result = ingest(args.paths, settings, progress=progress)
+    _print_ingest(result)
+    return EXIT_OK
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from .backfill import backfill
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if len(missing) == len(args.paths):
+        raise CommandError(f"nothing to backfill: none of the given paths exists ({', '.join(map(str, missing))})")
+    settings = _settings(args, workers=args.workers, batch_size=args.batch_size, weights=args.weights)
+    with ProgressBars() as progress:
+        result = backfill(args.paths, settings, scheduler=args.scheduler, workers=args.workers, progress=progress)
     _print_ingest(result)
     return EXIT_OK
 
@@ -306,7 +316,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
     print(f"certification {certification}: {args.image_type} mode {mode or '(none)'} is new normal from {args.night} on, by {by}")
     later = [night for night in store.nights() if night >= args.night]
     if later:
-        with _progress_bars() as progress:
+        with ProgressBars() as progress:
             flagged = rescore(_settings(args), later, store=store, progress=progress)
         print(f"rescored {len(flagged)} night{'s' if len(flagged) != 1 else ''} from {args.night}: {sum(flagged.values())} flagged")
     return EXIT_OK
@@ -315,7 +325,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from .pipeline import rescore
 
-    with _progress_bars() as progress:
+    with ProgressBars() as progress:
         flagged = rescore(_settings(args), args.night, progress=progress)
     for night, count in flagged.items():
         print(f"{night}: {count} flagged")
@@ -352,7 +362,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     store = _store(args)
     _stored_nights(args, store)
     by = _acting(args, store, args.by or getpass.getuser(), "train")
-    with _progress_bars() as progress:
+    with ProgressBars() as progress:
         result = train(store, _settings(args), by, progress=progress, rescore=not args.no_rescore)
     for note in result.notes:
         _warn(note)
@@ -377,7 +387,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             raise CommandError(str(exc).strip("'\"")) from None
         print(f"{model.version} is now the active {model.kind} model")
         if store.nights():
-            with _progress_bars() as progress:
+            with ProgressBars() as progress:
                 flagged = rescore(_settings(args), store=store, progress=progress)
             print(f"rescored {len(flagged)} nights with it: {sum(flagged.values())} flagged")
     sys.stdout.write(format_models(store.models()))
@@ -426,7 +436,7 @@ def cmd_migrate_store(args: argparse.Namespace) -> int:
     from .store import copy_store
 
     settings = _settings(args)
-    with _progress_bars() as progress:
+    with ProgressBars() as progress:
         transfer = copy_store(settings.store_url, args.to, progress=progress)
     for line in transfer.describe():
         print(line)
@@ -476,7 +486,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .synthetic import simulate_nights
 
-    with _progress_bars() as progress:
+    with ProgressBars() as progress:
         truth = simulate_nights(
             args.outdir,
             nights=args.nights,
@@ -515,6 +525,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest,
+    "backfill": cmd_backfill,
     "report": cmd_report,
     "label": cmd_label,
     "certify": cmd_certify,
@@ -532,120 +543,6 @@ COMMANDS = {
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }
-
-
-# formatting -------------------------------------------------------------------------
-
-
-def _csv_value(row: dict[str, Any], column: str) -> str:
-    value = row.get(column)
-    if column == "flagged":
-        return "true" if value else "false"
-    if column == "reasons":
-        return "; ".join(value or [])
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def format_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """The report as CSV: a header row and one row per image extension (contract columns first)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow([_csv_value(row, c) for c in CSV_COLUMNS])
-    return buffer.getvalue()
-
-
-def format_json(rows: Sequence[dict[str, Any]]) -> str:
-    """The report as JSON: the CSV's fields plus the stored explanations of every score."""
-    out = []
-    for row in rows:
-        item = {c: row.get(c) for c in CSV_COLUMNS}
-        item["explanation"] = row.get("details") or {}
-        item["model_version"] = row.get("model_version", "")
-        out.append(item)
-    return json.dumps(out, indent=2, default=str) + "\n"
-
-
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The report for a terminal: flagged rows first, the first reason and the verdict of each.
-
-    The last line counts image extensions and unreadable files apart (an unreadable
-    file is a file, not an image), then the flags.
-    """
-    ordered = sorted(rows, key=lambda r: (not r["flagged"], r["path"], r["ext"] if r["ext"] is not None else -1))
-    lines = [f"{'flag':4}  {'score':>7}  {'thr':>5}  {'image type':26}  {'file':40} {'ext':>3}  {'verdict':8}  reason"]
-    for row in ordered:
-        score = "" if row["score"] is None else f"{row['score']:.1f}"
-        threshold = "" if row["threshold"] is None else f"{row['threshold']:.1f}"
-        reason = (row["reasons"] or [""])[0]
-        ext = "" if row["ext"] is None else str(row["ext"])
-        verdict = {"accept": "accepted", "reject": "rejected"}.get(row.get("verdict") or "", "")
-        image_type = row["image_type"] or "unreadable file"
-        lines.append(
-            f"{'FLAG' if row['flagged'] else '':4}  {score:>7}  {threshold:>5}  {image_type[:26]:26}  "
-            f"{Path(row['path']).name[:40]:40} {ext:>3}  {verdict:8}  {reason}"
-        )
-    images = sum(r["ext"] is not None for r in rows)
-    unreadable = len(rows) - images
-    flagged = sum(bool(r["flagged"]) for r in rows)
-    lines.append(
-        f"{images} image{'s' if images != 1 else ''}, {unreadable} unreadable file{'s' if unreadable != 1 else ''}, {flagged} flagged"
-    )
-    return "\n".join(lines) + "\n"
-
-
-def _flag(value: bool | None) -> str:
-    return "" if value is None else ("true" if value else "false")
-
-
-def format_clusters_csv(frames: Sequence[Any]) -> str:
-    """Clusters as CSV: one row per image extension, the contract's columns first."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CLUSTER_COLUMNS)
-    for frame in frames:
-        cluster = "" if frame.cluster is None else frame.cluster
-        values = {**vars(frame), "agrees": _flag(frame.agrees), "cluster": cluster}
-        writer.writerow([values[c] for c in CLUSTER_COLUMNS])
-    return buffer.getvalue()
-
-
-def format_clusters_table(clustering: Any) -> str:
-    """Clusters for a terminal: frames by cluster, disagreements marked with their reason."""
-    ordered = sorted(clustering.frames, key=lambda f: (f.cluster is None, f.cluster or 0, f.path, f.ext))
-    lines = [f"{'cluster':>7}  {'cluster name':26}  {'agrees':6}  {'image type':26}  {'file':40} {'ext':>3}  reason"]
-    for f in ordered:
-        cluster = "" if f.cluster is None else str(f.cluster)
-        agrees = {None: "", True: "yes", False: "NO"}[f.agrees]
-        lines.append(
-            f"{cluster:>7}  {f.cluster_name[:26]:26}  {agrees:6}  {f.image_type[:26]:26}  "
-            f"{Path(f.path).name[:40]:40} {f.ext:>3}  {f.reason}"
-        )
-    lines.append(
-        f"{len(clustering.frames)} images in {clustering.n_clusters} clusters ({clustering.method}); "
-        f"disagreeing with their cluster's image type: {len(clustering.disagreements)}"
-    )
-    return "\n".join(lines) + "\n"
-
-
-def format_type_identification(result: Any) -> str:
-    """The proof of concept's table of image-type identification: per type, then the average."""
-    width = max(10, *(len(r.image_type) for r in result.rows))
-    lines = [
-        f"image-type identification by {result.method} clustering: {result.average.frames} images, "
-        f"{result.average.clusters} clusters, adjusted Rand index {result.adjusted_rand:.3f}",
-        f"{'image type':{width}}  {'frames':>6}  {'clusters':>8}  {'recall':>6}  {'precision':>9}  {'F1':>5}",
-    ]
-    for row in [*result.rows, result.average]:
-        lines.append(
-            f"{row.image_type:{width}}  {row.frames:6d}  {row.clusters:8d}  {row.recall:6.3f}  {row.precision:9.3f}  {row.f1:5.3f}"
-        )
-    return "\n".join(lines) + "\n"
 
 
 # plumbing ---------------------------------------------------------------------------
@@ -720,137 +617,6 @@ def _lost_database(exc: BaseException) -> str | None:
 
 def _warn(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-PROGRESS_UNITS = {"describe": "image", "score": "night", "simulate": "file", "maps": "map"}
-PROGRESS_INTERVAL_S = 10.0
-PROGRESS_STEP = 0.1
-
-
-class _progress_bars:
-    """Progress on stderr, one bar or line per stage (``describe``, ``score``, ``simulate``, ``maps``).
-
-    On a terminal, tqdm's bars with rate and time left. Without one (cron, a pipe, a CI
-    log), tqdm is silent, so a line is written per stage instead: when it starts, every
-    ``interval_s`` seconds or ``step`` of the work, whichever comes first, and when it
-    ends, with the counts, the rate and the time left.
-
-    Parameters
-    ----------
-    stream
-        Where to write (default: standard error at the time of entering).
-    terminal
-        Whether ``stream`` is a terminal (default: ask it).
-    interval_s, step
-        How often a line is written without a terminal.
-    clock
-        Seconds, monotonic (tests pass their own).
-    """
-
-    def __init__(
-        self,
-        stream: Any = None,
-        *,
-        terminal: bool | None = None,
-        interval_s: float = PROGRESS_INTERVAL_S,
-        step: float = PROGRESS_STEP,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._stream, self._terminal = stream, terminal
-        self._interval_s, self._step, self._clock = interval_s, step, clock
-
-    def __enter__(self):
-        self._stream = self._stream or sys.stderr
-        if self._terminal is None:
-            self._terminal = bool(getattr(self._stream, "isatty", lambda: False)())
-        self._bars: dict[str, Any] = {}
-        self._stages: dict[str, _Stage] = {}
-        return self
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self._terminal:
-            self._bar(stage, done, total)
-        else:
-            self._line(stage, done, total)
-
-    def _bar(self, stage: str, done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        bar = self._bars.get(stage)
-        if bar is None:
-            unit = PROGRESS_UNITS.get(stage, "item")
-            bar = self._bars[stage] = tqdm(total=total, desc=stage, unit=unit, file=self._stream)
-        bar.total = total
-        bar.update(done - bar.n)
-
-    def _line(self, stage: str, done: int, total: int) -> None:
-        now = self._clock()
-        state = self._stages.get(stage)
-        if state is None:
-            state = self._stages[stage] = _Stage(stage, start=now, first=done, printed=now, done=done, total=total)
-        elif done != state.done or total != state.total:
-            state.done, state.total = done, total
-            due = now - state.printed >= self._interval_s or state.fraction - state.printed_fraction >= self._step
-            if not (done >= total or due):
-                return
-        else:
-            return
-        state.printed, state.printed_fraction = now, state.fraction
-        print(state.line(now), file=self._stream, flush=True)
-
-    def __exit__(self, *exc_info) -> None:
-        for bar in self._bars.values():
-            bar.close()
-        for state in self._stages.values():
-            if state.done < state.total:
-                print(f"{state.name}: stopped at {state.done:,} of {state.total:,} {state.units}", file=self._stream, flush=True)
-
-
-@dataclass
-class _Stage:
-    """How far one stage of the work is, for progress lines without a terminal."""
-
-    name: str
-    start: float
-    first: int
-    printed: float
-    done: int
-    total: int
-    printed_fraction: float = 0.0
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 1.0
-
-    @property
-    def unit(self) -> str:
-        return PROGRESS_UNITS.get(self.name, "item")
-
-    @property
-    def units(self) -> str:
-        return self.unit if self.total == 1 else f"{self.unit}s"
-
-    def line(self, now: float) -> str:
-        """``describe: 120 of 356 images (34 %), 2.1 images/s, about 1 min 52 s left``, or the stage's end."""
-        elapsed = now - self.start
-        rate = (self.done - self.first) / elapsed if elapsed > 0 else 0.0
-        speed = f"{rate:.3g} {self.unit}s/s" if rate >= 1 else f"{1 / rate:.3g} s per {self.unit}" if rate > 0 else ""
-        if self.done >= self.total and elapsed > 0:
-            return f"{self.name}: {self.total:,} {self.units} done in {_duration(elapsed)}" + (f" ({speed})" if speed else "")
-        text = f"{self.name}: {self.done:,} of {self.total:,} {self.units} ({100 * self.fraction:.0f} %)"
-        return text + (f", {speed}, about {_duration((self.total - self.done) / rate)} left" if rate > 0 else "")
-
-
-def _duration(seconds: float) -> str:
-    """``45 s``, ``2 min 5 s``, ``1 h 3 min``: a time for people."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

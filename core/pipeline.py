@@ -190,8 +190,12 @@ class _EmbedderInBackground:
         return self._future.result()
 
 
-class _Batcher:
-    """Collects described files, embeds their images in batches, and releases finished files."""
+class Batcher:
+    """Collects described files, embeds their images in batches, and releases finished files.
+
+    Images whose (content hash, extension) is in ``known`` already have a descriptor
+    in the store and are not embedded again.
+    """
 
     def __init__(self, embedder_factory: Callable[[], Embedder], batch_size: int, known: set[tuple[str, int]]) -> None:
         self._factory = embedder_factory
@@ -218,6 +222,7 @@ class _Batcher:
         return self._embedder.warning if self._embedder else None
 
     def add(self, described: DescribedFile) -> list[NewFile]:
+        """Take a described file; embed a batch when one is full; the files now complete, in order."""
         self._files.append(described)
         for ext in described.inputs:
             if (described.record.content_hash, ext) not in self._known:
@@ -227,6 +232,7 @@ class _Batcher:
         return self._release()
 
     def flush(self) -> list[NewFile]:
+        """Embed what is waiting; the files now complete."""
         while self._waiting:
             self._embed()
         return self._release()
@@ -310,7 +316,7 @@ def ingest(
             _describe(todo, hashes, settings, store, embedder, expected, result, report)
         status = "done"
     finally:
-        store.finish_run(run_id, status, _counts(result))
+        store.finish_run(run_id, status, run_counts(result))
     return result
 
 
@@ -329,8 +335,8 @@ def _describe(
 
     known = store.stored_descriptors(((hashes[p], ext) for p in todo for ext in range(MAX_EXTENSIONS)), expected)
     network = _EmbedderInBackground(lambda: embedder or create_embedder(settings))
-    batcher = _Batcher(network.get, settings.batch_size, known)
-    writer = _Writer(store, result.run_id, result, lambda: batcher.fingerprint or expected)
+    batcher = Batcher(network.get, settings.batch_size, known)
+    writer = FileWriter(store, result.run_id, result, lambda: batcher.fingerprint or expected)
     count = _ImageCount(len(todo))
     workers = min(settings.worker_count, len(todo))
     start = time.perf_counter()
@@ -440,7 +446,7 @@ def rescore(
     return flagged
 
 
-class _Writer:
+class FileWriter:
     """Writes finished files to the store a few at a time; holds undated files to the end.
 
     A file whose header has no date (or that cannot be read) belongs to the night named
@@ -462,6 +468,7 @@ class _Writer:
         self._folder_nights: dict[Path, Counter[str]] = {}
 
     def add(self, records: Iterable[NewFile]) -> None:
+        """Take finished files; dated ones are written a transaction of a few files at a time."""
         for record in records:
             if record.night:
                 self._pending.append(record)
@@ -473,6 +480,7 @@ class _Writer:
             self._pending = []
 
     def finish(self, settings: Settings) -> None:
+        """Write what is left: the last dated files, and the undated ones on the nights they join."""
         from .describe import fill_night
 
         for record in self._undated:
@@ -513,7 +521,8 @@ class _Writer:
                 self._result.unreadable.append((record.path, record.error))
 
 
-def _counts(result: IngestResult) -> dict[str, int]:
+def run_counts(result: IngestResult) -> dict[str, int]:
+    """What a run did, as its row in the store records it."""
     return {
         "files_found": result.files_found,
         "files_new": result.files_new,

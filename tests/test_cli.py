@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from core.cli import CSV_COLUMNS, main
+from core.cli import main
+from core.cli_format import CSV_COLUMNS
 from core.store import Store
 from core.store.schema import SchemaInfo
 from tests.broken_files import write_broken_corpus, write_good_files

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.cli import _progress_bars, format_table, main
+from core.cli import main
+from core.cli_format import format_table
+from core.cli_progress import ProgressBars
 from core.config import load_settings
 from core.store import Store
 from tests.conftest import FILLED_FLAGGED_FILE, FILLED_NIGHT, FILLED_UNREADABLE_FILE
@@ -72,7 +74,7 @@ class Clock:
 
 def test_progress_lines_without_a_terminal_every_tenth_and_at_the_end() -> None:
     out, clock = io.StringIO(), Clock()
-    with _progress_bars(out, clock=clock) as progress:
+    with ProgressBars(out, clock=clock) as progress:
         for done in range(1, 201):
             clock.now += 0.25
             progress("describe", done, 200)
@@ -85,7 +87,7 @@ def test_progress_lines_without_a_terminal_every_tenth_and_at_the_end() -> None:
 
 def test_progress_lines_every_ten_seconds_on_slow_work_and_when_stopped() -> None:
     out, clock = io.StringIO(), Clock()
-    with _progress_bars(out, clock=clock) as progress:
+    with ProgressBars(out, clock=clock) as progress:
         progress("score", 0, 1000)
         for done in range(1, 31):
             clock.now += 2.0
@@ -98,7 +100,7 @@ def test_progress_lines_every_ten_seconds_on_slow_work_and_when_stopped() -> Non
 
 def test_a_terminal_gets_bars_not_lines() -> None:
     out = io.StringIO()
-    with _progress_bars(out, terminal=True) as progress:
+    with ProgressBars(out, terminal=True) as progress:
         progress("describe", 5, 10)
     assert "describe:" in out.getvalue() and "5/10" in out.getvalue() and "of 10 images" not in out.getvalue()
 

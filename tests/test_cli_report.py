@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import format_table, main
+from core.cli import main
+from core.cli_format import format_table
 from tests.conftest import FILLED_EARLIER_NIGHT, FILLED_FLAGGED_FILE, FILLED_NIGHT, FILLED_UNREADABLE_FILE
 
 NIGHTS_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s+(\d+) images\s+(\d+) flagged\s+(\d+) unreadable$")

@@ -37,8 +37,8 @@ class Embedder(Protocol):
         ...
 
 
-def create_embedder(settings: Settings) -> Embedder:
-    """Build the embedder named by ``settings.embedder``.
+def create_embedder(settings: Settings, threads: int = 0) -> Embedder:
+    """Build the embedder named by ``settings.embedder``, on ``threads`` threads (0: every core this process may use).
 
     Raises
     ------
@@ -51,7 +51,7 @@ def create_embedder(settings: Settings) -> Embedder:
         raise ValueError(f"unknown embedder {settings.embedder!r}; known: {', '.join(sorted(REGISTRY))}") from None
     module_name, class_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(weights=settings.weights, input_size=settings.input_size, seed=settings.seed)
+    return cls(weights=settings.weights, input_size=settings.input_size, seed=settings.seed, threads=threads)
 
 
 def expected_fingerprint(settings: Settings) -> str:

@@ -34,6 +34,12 @@ class ScoresPart(StorePart):
             ).all()
         return [tuple(r) for r in rows]
 
+    def unscored_nights(self) -> list[str]:
+        """Nights holding an image that has no score yet (a run stopped after storing it, before scoring), oldest first."""
+        scored = select(Score.id).where(Score.image_id == Image.id).exists()
+        with self._sessions() as session:
+            return list(session.scalars(select(Image.night).where(~scored).distinct().order_by(Image.night)))
+
     def images(
         self,
         fingerprint: str,
