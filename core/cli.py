@@ -198,6 +198,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from .backfill import backfill
 
+    # Dask's scheduler and nannies log every start and stop at INFO (its own configuration, read on import).
+    logging.getLogger("distributed").setLevel(logging.INFO if args.verbose else logging.WARNING)
+
     missing = [p for p in args.paths if not Path(p).exists()]
     if len(missing) == len(args.paths):
         raise CommandError(f"nothing to backfill: none of the given paths exists ({', '.join(map(str, missing))})")
