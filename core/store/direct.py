@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,24 +120,29 @@ class DirectStore:
 
     def add_label(self, path: str | Path, ext: int | None, verdict: str, reviewer: str, note: str = "") -> int:
         """Append an expert's verdict (see :meth:`core.store.Store.add_label`); its label id."""
-        return self.add_labels([(path, ext, verdict, reviewer, note)], refused_raise=True)[0]
+        with self._transaction():
+            return add_label(self._sql, path, ext, verdict, reviewer, note)
 
-    def add_labels(self, verdicts: list[tuple[str | Path, int | None, str, str, str]], refused_raise: bool = False) -> list[int | str]:
+    def add_labels(self, verdicts: Sequence[tuple[str | Path, int | None, str, str, str]]) -> list[int | str]:
         """Append many verdicts in one transaction; each stored label's id, or why it was refused."""
         out: list[int | str] = []
-        try:
+        with self._transaction():
             for path, ext, verdict, reviewer, note in verdicts:
-                try:
+                try:  # a refused verdict is refused before it writes anything
                     out.append(add_label(self._sql, path, ext, verdict, reviewer, note))
                 except (KeyError, ValueError) as exc:
-                    if refused_raise:
-                        raise
                     out.append(str(exc.args[0] if exc.args else exc))
-            self._sql.connection.commit()
+        return out
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Commit what the block wrote, or roll it all back."""
+        try:
+            yield
         except BaseException:
             self._sql.connection.rollback()
             raise
-        return out
+        self._sql.connection.commit()
 
 
 def _connect(url: str) -> Sql | None:
