@@ -314,6 +314,8 @@ def ingest(
     try:
         if todo:
             _describe(todo, hashes, settings, store, embedder, expected, result, report)
+        else:  # nights an interrupted run stored but did not score
+            _score_nights(store.unscored_nights(), store, settings, expected, result, report)
         status = "done"
     finally:
         store.finish_run(run_id, status, run_counts(result))
@@ -331,7 +333,6 @@ def _describe(
     report: Progress,
 ) -> None:
     """Describe, embed and store the new files, score the nights they belong to, map the newest of them."""
-    from .scoring import score_night
 
     known = store.stored_descriptors(((hashes[p], ext) for p in todo for ext in range(MAX_EXTENSIONS)), expected)
     network = _EmbedderInBackground(lambda: embedder or create_embedder(settings))
@@ -357,15 +358,27 @@ def _describe(
         settings.batch_size,
     )
     result.warning = batcher.warning
-    result.nights = sorted(writer.nights)
     fingerprint = batcher.fingerprint or expected
+    # With the nights of these files, those an interrupted run stored but did not score.
+    _score_nights(set(writer.nights) | set(store.unscored_nights()), store, settings, fingerprint, result, report)
+    log.info("scored %d nights in %.1f s", len(result.nights), time.perf_counter() - start - described_s)
+    if result.nights and settings.map_methods:
+        compute_maps(store, result.nights[-1], settings, fingerprint, report)
+
+
+def _score_nights(
+    nights: Iterable[str], store: Store, settings: Settings, fingerprint: str, result: IngestResult, report: Progress
+) -> None:
+    """Score nights oldest first (each against the nights before it), counting the flags into ``result``."""
+    result.nights = sorted(nights)
+    if not result.nights:
+        return
+    from .scoring import score_night
+
     models = active_models(store, settings)
     for done, night in enumerate(result.nights, 1):
         result.flagged += sum(s.flagged for s in score_night(store, night, settings, fingerprint, result.run_id, models))
         report("score", done, len(result.nights))
-    log.info("scored %d nights in %.1f s", len(result.nights), time.perf_counter() - start - described_s)
-    if result.nights and settings.map_methods:
-        compute_maps(store, result.nights[-1], settings, fingerprint, report)
 
 
 def active_models(store: Store, settings: Settings) -> ActiveModels:

@@ -90,3 +90,24 @@ def test_interrupt_before_anything_is_stored_leaves_an_empty_store(first_night, 
     assert not multiprocessing.active_children()
     assert store_file_count(store) == 0 and runs(store) == [("ingest", "interrupted")]
     assert ingest(first_night, settings, store=store, embedder=embedder).files_known == 0
+
+
+def stop_at_scoring(stage: str, done: int, total: int) -> None:
+    """A progress callback that presses Ctrl-C when the nights are about to be scored."""
+    if stage == "score":
+        raise KeyboardInterrupt
+
+
+def test_an_ingest_stopped_while_scoring_is_scored_by_the_next_one_though_every_file_is_known(simulated_nights, tmp_path, embedder):
+    nights = sorted(p for p in simulated_nights.iterdir() if p.is_dir())[:2]
+    settings = make_settings(tmp_path / "home")
+    store = Store.open(settings)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(nights, settings, store=store, embedder=embedder, progress=stop_at_scoring)
+    assert store.unscored_nights() == [nights[1].name]  # the first night was scored, then Ctrl-C
+    again = ingest(nights, settings, store=store, embedder=embedder)
+    assert again.files_new == 0 and again.nights == [nights[1].name] and store.unscored_nights() == []
+    reference = Store.open(make_settings(tmp_path / "whole"))
+    ingest(nights, make_settings(tmp_path / "whole"), store=reference, embedder=embedder)
+    assert report_rows(store, again.nights) == report_rows(reference, again.nights)
+    assert ingest(nights, settings, store=store, embedder=embedder).nights == []
