@@ -27,19 +27,17 @@ from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_wo
 
 from .config import Settings
 from .embed import create_embedder, expected_fingerprint
-from .fitsio import find_fits
 from .pipeline import (
     MAX_EXTENSIONS,
     Batcher,
     FileWriter,
     IngestResult,
     Progress,
-    active_models,
     compute_maps,
-    file_hashes,
+    plan_run,
     run_counts,
+    score_nights,
 )
-from .qc import QC_VERSION
 from .store import NewFile, Store
 
 FILES_PER_TASK = 4
@@ -157,31 +155,19 @@ def backfill(
     """
     report = progress or (lambda stage, done, total: None)
     store = store or Store.open(settings)
-    paths = list(paths)
-    files, missing = find_fits(paths)
-    hashes = file_hashes(files, settings)
     expected = expected_fingerprint(settings)
-    complete = store.complete_files(((str(p), h) for p, h in hashes.items() if h), expected, QC_VERSION)
-    todo = [p for p in files if (str(p), hashes[p]) not in complete]
-    run_id = store.start_run("backfill", {"paths": [str(p) for p in paths], "fingerprint": expected, "scheduler": scheduler or "local"})
-    result = IngestResult(run_id, len(files), len(todo), len(files) - len(todo), 0, missing=[str(m) for m in missing])
+    plan = plan_run("backfill", paths, settings, store, expected, scheduler=scheduler or "local")
+    result = plan.result
     status = "interrupted"
     try:
-        if todo:
-            _describe_on_cluster(todo, hashes, settings, store, result, scheduler, workers or settings.worker_count, report)
-        nights = sorted(set(result.nights) | set(store.unscored_nights()))
-        result.nights = nights
-        models = active_models(store, settings)
-        from .scoring import score_night  # not at the top: workers import this module for their task only
-
-        for done, night in enumerate(nights, 1):
-            result.flagged += sum(s.flagged for s in score_night(store, night, settings, expected, run_id, models))
-            report("score", done, len(nights))
-        if nights and settings.map_methods:
-            compute_maps(store, nights[-1], settings, expected, report)
+        if plan.todo:
+            _describe_on_cluster(plan.todo, plan.hashes, settings, store, result, scheduler, workers or settings.worker_count, report)
+        score_nights(set(result.nights) | set(store.unscored_nights()), store, settings, expected, result, report)
+        if result.nights and settings.map_methods:
+            compute_maps(store, result.nights[-1], settings, expected, report)
         status = "done"
     finally:
-        store.finish_run(run_id, status, run_counts(result))
+        store.finish_run(result.run_id, status, run_counts(result))
     return result
 
 

@@ -302,24 +302,43 @@ def ingest(
     """
     report = progress or (lambda stage, done, total: None)
     store = store or Store.open(settings)
+    expected = embedder.fingerprint if embedder else expected_fingerprint(settings)
+    plan = plan_run("ingest", paths, settings, store, expected)
+    result = plan.result
+    status = "interrupted"
+    try:
+        if plan.todo:
+            _describe(plan.todo, plan.hashes, settings, store, embedder, expected, result, report)
+        else:  # nights an interrupted run stored but did not score
+            score_nights(store.unscored_nights(), store, settings, expected, result, report)
+        status = "done"
+    finally:
+        store.finish_run(result.run_id, status, run_counts(result))
+    return result
+
+
+@dataclass
+class RunPlan:
+    """What a run over some paths has to do: the files' content hashes, the files still to describe, its result so far."""
+
+    hashes: dict[Path, str]
+    todo: list[Path]
+    result: IngestResult
+
+
+def plan_run(command: str, paths: Iterable[str | Path], settings: Settings, store: Store, fingerprint: str, **recorded: str) -> RunPlan:
+    """Find the files under ``paths``, leave out those already complete in the store, and record the run's start.
+
+    ``recorded`` goes into the run's settings beside the paths and the fingerprint.
+    """
     paths = list(paths)
     files, missing = find_fits(paths)
     hashes = file_hashes(files, settings)
-    expected = embedder.fingerprint if embedder else expected_fingerprint(settings)
-    complete = store.complete_files(((str(p), h) for p, h in hashes.items() if h), expected, QC_VERSION)
+    complete = store.complete_files(((str(p), h) for p, h in hashes.items() if h), fingerprint, QC_VERSION)
     todo = [p for p in files if (str(p), hashes[p]) not in complete]
-    run_id = store.start_run("ingest", {"paths": [str(p) for p in paths], "fingerprint": expected})
+    run_id = store.start_run(command, {"paths": [str(p) for p in paths], "fingerprint": fingerprint, **recorded})
     result = IngestResult(run_id, len(files), len(todo), len(files) - len(todo), 0, missing=[str(m) for m in missing])
-    status = "interrupted"
-    try:
-        if todo:
-            _describe(todo, hashes, settings, store, embedder, expected, result, report)
-        else:  # nights an interrupted run stored but did not score
-            _score_nights(store.unscored_nights(), store, settings, expected, result, report)
-        status = "done"
-    finally:
-        store.finish_run(run_id, status, run_counts(result))
-    return result
+    return RunPlan(hashes, todo, result)
 
 
 def _describe(
@@ -360,15 +379,13 @@ def _describe(
     result.warning = batcher.warning
     fingerprint = batcher.fingerprint or expected
     # With the nights of these files, those an interrupted run stored but did not score.
-    _score_nights(set(writer.nights) | set(store.unscored_nights()), store, settings, fingerprint, result, report)
+    score_nights(set(writer.nights) | set(store.unscored_nights()), store, settings, fingerprint, result, report)
     log.info("scored %d nights in %.1f s", len(result.nights), time.perf_counter() - start - described_s)
     if result.nights and settings.map_methods:
         compute_maps(store, result.nights[-1], settings, fingerprint, report)
 
 
-def _score_nights(
-    nights: Iterable[str], store: Store, settings: Settings, fingerprint: str, result: IngestResult, report: Progress
-) -> None:
+def score_nights(nights: Iterable[str], store: Store, settings: Settings, fingerprint: str, result: IngestResult, report: Progress) -> None:
     """Score nights oldest first (each against the nights before it), counting the flags into ``result``."""
     result.nights = sorted(nights)
     if not result.nights:
