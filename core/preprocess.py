@@ -59,38 +59,29 @@ def block_reduce(image: np.ndarray, target: tuple[int, int], cap: float | None =
 
     Block averaging (not subsampling) keeps the mean level and lowers the noise, and it
     is one cheap pass over the pixels. Pixels above ``cap`` count as ``cap``. Integer
-    pixels are summed exactly in integers without a float copy of the image
-    (non-finite float pixels are replaced first, see :func:`finite_pixels`).
+    pixels (up to 32 bits) are summed exactly, as they are read
+    (:mod:`core.pixel_blocks`); non-finite float pixels are replaced first (see
+    :func:`finite_pixels`).
     """
     fy = max(1, image.shape[0] // target[0])
     fx = max(1, image.shape[1] // target[1])
     ny, nx = image.shape[0] // fy * fy, image.shape[1] // fx * fx
-    if image.dtype.kind not in "iu" or (fy == 1 and fx == 1):
+    if image.dtype.kind not in "iu" or image.dtype.itemsize > 4 or (fy == 1 and fx == 1):
         pixels = finite_pixels(image)
         if cap is not None:
             pixels = np.minimum(pixels, np.float32(cap))
         if fy == 1 and fx == 1:
             return pixels
         return pixels[:ny, :nx].reshape(ny // fy, fy, nx // fx, fx).mean(axis=(1, 3), dtype=np.float32)
-    pixels = image[:ny, :nx]
-    sums = _block_sums(pixels, fy, fx).astype(np.float64)
+    from . import pixel_blocks
+
+    pixels = np.ascontiguousarray(image)
     limits = np.iinfo(pixels.dtype)
     if cap is not None and cap < limits.max:
-        above = pixels > pixels.dtype.type(max(np.floor(cap), limits.min))
-        ys, xs = np.divmod(np.flatnonzero(above), above.shape[1])  # 2-D np.nonzero is 20x slower
-        np.add.at(sums, (ys // fy, xs // fx), cap - pixels[ys, xs])
+        sums = pixel_blocks.capped_block_sums(pixels, fy, fx, int(max(np.floor(cap), limits.min)), float(cap))
+    else:
+        sums = pixel_blocks.block_sums(pixels, fy, fx).astype(np.float64)
     return (sums / (fy * fx)).astype(np.float32)
-
-
-def _block_sums(pixels: np.ndarray, fy: int, fx: int) -> np.ndarray:
-    """Exact sums of the ``fy`` x ``fx`` blocks of integer pixels (rows first: one pass over the image)."""
-    unsigned = pixels.dtype.kind == "u"
-    limits = np.iinfo(pixels.dtype)
-    narrow = np.uint32 if unsigned else np.int32
-    fits_narrow = fy * fx * max(-int(limits.min), int(limits.max)) <= np.iinfo(narrow).max
-    total = narrow if fits_narrow else (np.uint64 if unsigned else np.int64)
-    rows = pixels.reshape(pixels.shape[0] // fy, fy, pixels.shape[1]).sum(axis=1, dtype=total)
-    return rows.reshape(rows.shape[0], rows.shape[1] // fx, fx).sum(axis=2, dtype=total)
 
 
 def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -129,9 +120,10 @@ def hot_pixel_cap(pixels: np.ndarray, quantile: float = HOT_PIXEL_QUANTILE) -> f
     """
     if pixels.dtype != np.uint16:
         return float(np.float32(np.quantile(finite_pixels(pixels)[::4], quantile)))
-    sample = pixels[::4]
-    cumulative = np.cumsum(np.bincount(sample.ravel(), minlength=1 << 16))
-    rank = quantile * (sample.size - 1)  # numpy's default (linear) quantile
+    from .pixel_blocks import histogram_u16
+
+    cumulative = np.cumsum(histogram_u16(np.ascontiguousarray(pixels), 4))
+    rank = quantile * (cumulative[-1] - 1)  # numpy's default (linear) quantile
     low, high = np.searchsorted(cumulative, [np.floor(rank), np.ceil(rank)], side="right")
     return float(np.float32(low + (rank - np.floor(rank)) * (high - low)))
 

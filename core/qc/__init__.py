@@ -38,12 +38,13 @@ Conventions
 - Cosmic rays are replaced by their neighbours' level before profiles, structure,
   grids and lines are measured.
 
-Speed: order statistics use a strided subsample of rows (about 2^17 pixels) and
-single-pass partitions; full-frame work (bias subtraction, cosmic rays, profiles)
-runs in float32, the cosmic-ray test in blocks of rows that stay in the CPU cache. A
-4096x2148 uint16 frame takes 55-110 ms of one core (bias fastest, arc slowest). scipy
-is imported by the functions that use it: reading :data:`QC_VERSION` (a re-ingest of
-known files) must not cost a second of imports.
+Speed: every number that needs the whole frame is gathered in one pass over the raw
+pixels, compiled by numba (:mod:`~core.qc.frame_pass`: bias subtraction, saturation,
+cosmic rays, the sums and the pixels the later numbers read), without a bias-subtracted
+copy of the frame; order statistics use a strided subsample of rows (about 2^17 pixels)
+and radix selection (:mod:`~core.qc.selection`). numba and scipy are imported by the
+functions that use them: reading :data:`QC_VERSION` (a re-ingest of known files) must
+not cost a second of imports.
 """
 
 from .labels import metric_label

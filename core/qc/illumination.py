@@ -11,14 +11,13 @@ holds), the data's maximum and the percentage of pixels at or above that level.
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .layout import Amplifier, float_card, int_card
+from .layout import float_card, int_card
 from .noise import NoiseModel
-from .stats import finite_values, median
+from .stats import median
 
 if TYPE_CHECKING:
     from astropy.io import fits
@@ -44,34 +43,9 @@ def saturation_level(header: fits.Header, dtype: np.dtype) -> float:
     return 65535.0
 
 
-def saturation_metrics(raw: np.ndarray, amplifiers: list[Amplifier], level: float) -> dict[str, float]:
-    """Maximum of the data and the percentage of data pixels at or above saturation."""
-    saturated, total, peak = 0, 0, -math.inf
-    for amplifier in amplifiers:
-        region = raw[amplifier.data]
-        total += region.size
-        if region.dtype.kind == "f":
-            top = float(np.fmax.reduce(region, axis=None))
-            if not math.isfinite(top):
-                finite = finite_values(region)
-                top = float(finite.max()) if finite.size else -math.inf
-        else:
-            top = float(region.max())
-        if top >= level:
-            saturated += int(np.count_nonzero(region >= level))
-        peak = max(peak, top)
-    return {"max": peak, "saturated_fraction": 100.0 * saturated / total}
-
-
 def bands(n: int) -> np.ndarray:
     """Edges of the 3 bands of the grid along an axis of ``n`` pixels."""
     return np.linspace(0, n, GRID + 1).round().astype(int)
-
-
-def column_sums_by_band(data: np.ndarray) -> np.ndarray:
-    """``(3, columns)`` sums of each column over each third of the rows."""
-    edges = bands(data.shape[0])
-    return np.array([data[a:b].sum(axis=0) for a, b in pairwise(edges)], dtype=np.float64)
 
 
 def _grid_metrics(cells: np.ndarray, shape: tuple[int, int]) -> dict[str, float]:

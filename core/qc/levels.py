@@ -3,7 +3,8 @@
 The first numbers an expert reads on any calibration: each amplifier's bias level and
 read-out noise in its overscan, the level and noise of its light-sensitive pixels, and
 percentiles of the data, all from a strided subsample of rows (about 2^17 pixels). The
-same bias levels give the bias-subtracted data on which the other numbers are measured.
+same bias levels are subtracted from the data before the other numbers are measured
+(:func:`core.qc.frame_pass.scan_frame`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import numpy as np
 
 from .layout import Amplifier, data_width
-from .stats import difference_sigma, dither, finite_values, median, quantile
+from .stats import difference_sigma, dither, finite_values, median, quantiles
 
 SAMPLE_PIXELS = 2**17  # data pixels of the strided row subsample used for order statistics
 SCAN_PIXELS = 2**15  # overscan pixels per amplifier used for its bias level and read noise
@@ -22,7 +23,7 @@ SCAN_PIXELS = 2**15  # overscan pixels per amplifier used for its bias level and
 def row_samples(raw: np.ndarray, amplifiers: list[Amplifier]) -> tuple[np.ndarray, np.ndarray, int]:
     """Every ``step``-th row of the data (about 2^17 pixels) and the rows just below them, in float32.
 
-    The amplifiers' data side by side, as in :func:`bias_subtracted_data`; the second
+    The amplifiers' data side by side, as in :func:`~core.qc.frame_pass.scan_frame`; the second
     array gives vertical neighbours to the noise model.
     """
     rows = amplifiers[0].data[0]
@@ -64,19 +65,5 @@ def amplifier_metrics(
 
 def distribution(values: np.ndarray) -> dict[str, float]:
     """Median level and percentiles of the raw data values."""
-    p01, p05, p50, p95, p99 = (quantile(values, q) for q in (0.01, 0.05, 0.5, 0.95, 0.99))
+    p01, p05, p50, p95, p99 = quantiles(values, (0.01, 0.05, 0.5, 0.95, 0.99))
     return {"level": p50, "p01": p01, "p05": p05, "p50": p50, "p95": p95, "p99": p99}
-
-
-def bias_subtracted_data(raw: np.ndarray, amplifiers: list[Amplifier], biases: list[float | None], fill: float | None) -> np.ndarray:
-    """The amplifiers' data side by side in float32, each minus its bias; non-finite pixels set to ``fill``."""
-    rows = amplifiers[0].data[0]
-    widths = [data_width(a) for a in amplifiers]
-    data = np.empty((rows.stop - rows.start, sum(widths)), dtype=np.float32)
-    column = 0
-    for amplifier, bias, width in zip(amplifiers, biases, widths, strict=True):
-        np.subtract(raw[amplifier.data], np.float32(bias or 0.0), out=data[:, column : column + width])
-        column += width
-    if fill is not None:
-        data[~np.isfinite(data)] = fill
-    return data

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .cosmics import COSMIC_GROWTH, clean_cosmic_rays
-from .illumination import RATIO_GRID, column_sums_by_band, difference_grid, relative_grid, saturation_level, saturation_metrics
+from .illumination import RATIO_GRID, difference_grid, relative_grid, saturation_level
 from .layout import amplifier_layout, data_width
-from .levels import amplifier_metrics, bias_subtracted_data, distribution, row_samples
-from .lines import bin_arc, dispersion_axis, line_metrics
+from .levels import amplifier_metrics, distribution, row_samples
+from .lines import BinnedArc, dispersion_axis, line_metrics
 from .noise import fit_noise_model, read_variance
 from .orders import order_metrics
 from .stats import dither, finite_values, median, quantile
@@ -111,43 +110,44 @@ def measure_quality(image: np.ndarray, header: fits.Header, category: str) -> Qu
         return Quality(_only_finite(metrics), {})
     metrics.update(distribution(values))
     saturation = saturation_level(header, raw.dtype)
-    metrics.update(saturation_metrics(raw, amplifiers, saturation))
 
     offsets = np.concatenate([np.full(data_width(a), b or 0.0, np.float32) for a, b in zip(amplifiers, biases, strict=True)])
     sample -= offsets
     below -= offsets
     fill = median(sample)
     if nonfinite:
-        for rows in (sample, below):
-            rows[~np.isfinite(rows)] = fill
+        for part in (sample, below):
+            part[~np.isfinite(part)] = fill
     noise = fit_noise_model(sample, below, read_variance(numbers), saturation - float(offsets.max()) - 1.0)
-    data = bias_subtracted_data(raw, amplifiers, biases, fill if nonfinite else None)
-    uncleaned = bin_arc(data) if category == "arc" else None
-    cosmics = clean_cosmic_rays(data, noise, growth=0 if category == "arc" else COSMIC_GROWTH)
-    if cosmics is not None:
-        metrics["cosmic_ray_fraction"] = cosmics
+    from .frame_pass import scan_frame  # numba: imported once there are pixels to measure
+
+    scan = scan_frame(raw, amplifiers, biases, fill if nonfinite else None, noise, saturation, category)
+    rows, cols = scan.shape
+    metrics["max"], metrics["saturated_fraction"] = scan.maximum, 100.0 * scan.saturated / (rows * cols)
+    if scan.cosmic_ray_fraction is not None:
+        metrics["cosmic_ray_fraction"] = scan.cosmic_ray_fraction
     if category in ("flat", "arc") and None not in biases:
         metrics["flux"], metrics["flux_p99"] = median(sample), quantile(sample, 0.99)
 
-    band_sums = column_sums_by_band(data)
-    means = {"rows": data.mean(axis=1), "cols": band_sums.sum(axis=0) / data.shape[0]}
+    means = {"rows": scan.row_means, "cols": scan.band_sums.sum(axis=0) / rows}
     factors = {axis: max(1, math.ceil(len(m) / MAX_PROFILE)) for axis, m in means.items()}
     profiles = {axis: _binned(m, factors[axis]) for axis, m in means.items()}
     metrics.update({f"profile_bin_{axis}": float(factor) for axis, factor in factors.items()})
 
     metrics.update(row_and_column_structure(means["rows"], means["cols"]))
-    metrics.update(bad_rows(data, noise, rng, check_level=category not in _ILLUMINATED))
+    metrics.update(bad_rows(scan.left, scan.right, noise, rng, check_level=category not in _ILLUMINATED))
     if category not in _ILLUMINATED:
-        metrics.update(bad_columns(band_sums, data.shape[0], noise))
-    metrics.update(periodic_noise(data))
+        metrics.update(bad_columns(scan.band_sums, rows, noise))
+    metrics.update(periodic_noise(scan.middle))
     if category in RATIO_GRID:
-        metrics.update(relative_grid(data.shape, band_sums, noise))
+        metrics.update(relative_grid(scan.shape, scan.band_sums, noise))
     else:
-        metrics.update(difference_grid(sample, step, data.shape))
+        metrics.update(difference_grid(sample, step, scan.shape))
     if category == "flat":
         metrics.update(order_metrics(profiles))
-    elif uncleaned is not None:
-        metrics.update(line_metrics(data, uncleaned, dispersion_axis(profiles, factors)))
+    elif scan.arc_cleaned is not None:
+        uncleaned = BinnedArc(scan.arc_factor, scan.arc_mean, scan.arc_peak)
+        metrics.update(line_metrics(scan.arc_cleaned, uncleaned, dispersion_axis(profiles, factors)))
     return Quality(_only_finite(metrics), profiles)
 
 

@@ -47,22 +47,25 @@ def row_and_column_structure(row_means: np.ndarray, col_means: np.ndarray) -> di
     return out
 
 
-def bad_rows(data: np.ndarray, noise: NoiseModel, rng: np.random.Generator | None, check_level: bool) -> dict[str, float]:
+def bad_rows(
+    left: np.ndarray, right: np.ndarray, noise: NoiseModel, rng: np.random.Generator | None, check_level: bool
+) -> dict[str, float]:
     """Percentage of corrupted rows, from ~128 pairs of neighbouring pixels per row.
 
-    A row is corrupted when its noise (median absolute difference of neighbours),
-    relative to the noise model at its median level, is 8 robust sigma away from the
-    other rows' (garbage, constant or saturated rows); or - on frames without light,
-    where all rows should look alike - when its median is 8 robust sigma away from the
-    running median of the rows around it (over 1/8 of the frame, so that blocks of up
-    to 1/16 of the rows stand out).
+    ``left`` holds every row's pixels at columns ``0, s, 2s ...`` (``s = max(1, columns //
+    128)``) and ``right`` the pixels just right of them (see
+    :class:`~core.qc.frame_pass.FrameScan`). A row is corrupted when its noise (median
+    absolute difference of neighbours), relative to the noise model at its median level,
+    is 8 robust sigma away from the other rows' (garbage, constant or saturated rows);
+    or - on frames without light, where all rows should look alike - when its median is
+    8 robust sigma away from the running median of the rows around it (over 1/8 of the
+    frame, so that blocks of up to 1/16 of the rows stand out).
     """
-    rows, cols = data.shape
-    if rows < 5 or cols < 2:
+    rows, pairs = left.shape
+    if rows < 5 or pairs < 1:
         return {}
-    stride = max(1, cols // ROW_SAMPLES)
-    left = data[:, :-1:stride].copy()
-    difference = data[:, 1::stride] - left
+    difference = right - left
+    left = left.copy()
     dither(left, rng)
     dither(difference, rng)
     row_medians = median_per_row(left)
@@ -71,7 +74,6 @@ def bad_rows(data: np.ndarray, noise: NoiseModel, rng: np.random.Generator | Non
     typical = float(np.median(relative))
     log_q = np.log(np.maximum(relative, 1e-3 * typical) if typical > 0 else relative + 1.0)
     deviation = np.abs(log_q - np.median(log_q))
-    pairs = left.shape[1]
     bad = deviation > BAD_ROW_SIGMA * max(MAD_TO_SIGMA * float(np.median(deviation)), 1.5 / math.sqrt(pairs))
     if check_level:
         residual = row_medians - running_median(row_medians, max(5, rows // 8))
@@ -103,7 +105,7 @@ def bad_columns(band_sums: np.ndarray, rows: int, noise: NoiseModel) -> dict[str
     return {"bad_column_excess": float(excess[excess > 0].sum())}
 
 
-def periodic_noise(data: np.ndarray) -> dict[str, float]:
+def periodic_noise(middle: np.ndarray) -> dict[str, float]:
     """Strength and period of periodic noise: the highest peak of the 2-D power spectrum.
 
     Pick-up is a wave in read-out time: along a row it has some period, and its phase
@@ -117,16 +119,15 @@ def periodic_noise(data: np.ndarray) -> dict[str, float]:
     and of at least 2 cycles up the block, the highest power is divided by what the
     largest of that many powers of white noise would be (the median power / ln 2, times
     ln n + 0.58): white noise gives ~1. The period along the row is given only where
-    the peak is significant (ratio >= 3).
+    the peak is significant (ratio >= 3). ``middle`` holds those rows, cleaned
+    (:class:`~core.qc.frame_pass.FrameScan`).
     """
     from scipy import fft
 
-    rows, cols = data.shape
+    rows, cols = middle.shape
     if cols < 4 * PERIODIC_MIN_CYCLES or rows < 2:
         return {}
-    start = max(0, (rows - PERIODIC_ROWS) // 2)
-    block = data[start : start + PERIODIC_ROWS]
-    block = block - block.mean(axis=0)
+    block = middle - middle.mean(axis=0)
     block -= block.mean(axis=1, keepdims=True)
     block *= np.hanning(len(block)).astype(np.float32)[:, None] * np.hanning(cols).astype(np.float32)
     # Waves along the row of 0 to cols/2 cycles, up or down the columns (both slants);
