@@ -26,9 +26,9 @@ components of the unit vectors (the usual denoising step, and much faster on 204
 numbers per frame). Everything is seeded: the same frames and parameters give the same
 coordinates (t-SNE starts from the PCA layout and has nothing random left).
 
-UMAP's first fit in a process compiles its numerical kernels (numba), which takes
-seconds; the nightly ingest computes the maps after scoring so that the dashboard
-never waits for them. The numerical libraries use at most ``settings.worker_count``
+UMAP's numerical kernels are compiled by numba once per installation and kept in numba's
+cache (see :func:`_umap_estimator`); the nightly ingest computes the maps after scoring
+so that the dashboard never waits for them. The numerical libraries use at most ``settings.worker_count``
 threads, the home's share of the machine.
 """
 
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import warnings
@@ -234,14 +235,34 @@ def _nearest(reduced: np.ndarray, neighbours: int) -> tuple[np.ndarray, np.ndarr
     return np.hstack([itself, indices]), np.hstack([np.zeros_like(itself, np.float32), distances.astype(np.float32)])
 
 
-def _umap(reduced: np.ndarray, params: UmapParams) -> np.ndarray:
-    import umap
+@functools.cache
+def _umap_estimator() -> type:
+    """UMAP's estimator, with numba's on-disk cache turned on for umap-learn's compiled functions.
 
+    umap-learn compiles about a hundred numba functions at the first fit in every process
+    (some ten seconds of CPU, far more than fitting a night's frames) and asks numba to
+    keep none of them. With numba's cache each is compiled once per installation and
+    loaded by later processes (an ingest, the dashboard) in a fraction of a second;
+    numba keeps the machine code beside umap's modules, or in its user cache folder
+    where those cannot be written.
+    """
+    import umap
+    from numba.core.registry import CPUDispatcher
+
+    for module in (umap.umap_, umap.layouts, umap.utils, umap.spectral, umap.distances, umap.sparse):
+        for value in vars(module).values():
+            if isinstance(value, CPUDispatcher):
+                with contextlib.suppress(RuntimeError):  # numba found no folder to cache in: it compiles as before
+                    value.enable_caching()
+    return umap.UMAP
+
+
+def _umap(reduced: np.ndarray, params: UmapParams) -> np.ndarray:
     neighbours = max(2, min(params.n_neighbors, len(reduced) - 1))
     # Exact neighbours computed here: above 4096 frames UMAP would otherwise search approximately with
     # pynndescent, whose first call in a process compiles for a minute.
     indices, distances = _nearest(reduced, neighbours)
-    model = umap.UMAP(
+    model = _umap_estimator()(
         n_neighbors=neighbours,
         min_dist=params.min_dist,
         n_components=2,
@@ -445,7 +466,7 @@ def _fit_and_store(
     report(
         0.1,
         f"fitting {METHOD_NAMES[method]} on {len(ids)} frames"
-        + (" (the first UMAP in a process also compiles it)" if method == "umap" else ""),
+        + (" (the first UMAP after an installation also compiles it)" if method == "umap" else ""),
     )
     coordinates = map_coordinates(vectors, method, params, threads=threads)
     report(0.95, "storing the map")

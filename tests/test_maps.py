@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import subprocess
+import sys
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +32,7 @@ from core.pipeline import compute_maps, ingest
 from core.store import NewFile, NewImage, Store
 from tests.pipeline_fixtures import make_settings
 
+ROOT = Path(__file__).resolve().parent.parent
 DIM = 128
 HISTORY = 5
 # One centre per kind of frame; descriptors are non-negative like a network's pooled activations.
@@ -94,6 +98,16 @@ def test_a_map_of_a_handful_of_frames_still_has_coordinates(method, frames):
     descriptors, _ = groups(sizes=(frames,), seed=4)
     points = mapped(descriptors, method)
     assert points.shape == (frames, 2) and np.isfinite(points).all()
+
+
+@pytest.mark.slow
+def test_umaps_compiled_kernels_are_kept_for_the_next_process(tmp_path):
+    """umap-learn compiles its kernels at the first fit of every process unless numba's cache keeps them."""
+    script = "import numpy as np; from core.maps import map_coordinates; map_coordinates(np.eye(40, 16) + 0.1, 'umap')"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, check=True, capture_output=True)
+    kept = {p.name.split(".")[0] for p in (tmp_path / "numba").rglob("*.nbi")}
+    assert {"layouts", "umap_"} <= kept, kept
 
 
 def test_an_unknown_method_is_named_with_the_known_ones():
