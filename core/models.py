@@ -5,7 +5,8 @@ Two kinds of model learn from the experts' verdicts (:mod:`core.train` fits them
 - ``bad-frames``: per image type and mode, the threshold tuned on the verdicts
   (:class:`GroupJudge`: a factor on the unsupervised threshold) and a logistic
   regression on the frame's calibrated z-scores, whose probability counts only near
-  the frames experts judged (far from every verdict the unsupervised score decides);
+  the frames experts judged and within the scores they covered (elsewhere the
+  unsupervised score decides);
 - ``image-types``: a fully connected network on the descriptors that says which type
   and mode a frame's pixels look like (:class:`TypeNetwork`), for the "looks like a
   LAMP,FLAT; the header says BIAS" reasons.
@@ -37,6 +38,8 @@ MODELS_FOLDER = "models"
 UNSUPERVISED_SLOPE = 4.0
 # Verdicts at which the supervised probability counts half (with the trust of distance).
 TRUST_VERDICTS = 5.0
+# Beyond the scores the verdicts covered, trust falls to exp(-1/2) at this factor further out.
+TRUST_SCORE_FACTOR = 1.5
 Z_LIMIT = 1e6
 
 
@@ -48,6 +51,10 @@ def group_key(image_type: str, mode: str) -> str:
 def squash(z: np.ndarray) -> np.ndarray:
     """z-scores on a scale a linear model can weigh: linear near zero, logarithmic far out (asinh)."""
     return np.arcsinh(np.clip(np.nan_to_num(np.asarray(z, np.float64), nan=0.0), -Z_LIMIT, Z_LIMIT))
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def sigmoid(x: float) -> float:
@@ -95,6 +102,14 @@ class GroupJudge:
         distance to the nearest of them).
     reach
         The distance at which trust has fallen to ``exp(-1/2)`` of its most.
+    accepted_ratio, rejected_ratio
+        The highest score (over the unsupervised threshold) of a frame experts accepted,
+        and the lowest of one they rejected (None: no such verdict, or a model trained
+        before calspot kept them). The classifier may call a frame good only as far over
+        the threshold as accepted frames went, and bad only as far under it as rejected
+        frames went: beyond, its trust falls by :data:`TRUST_SCORE_FACTOR`
+        (verdicts on lamp failures cannot clear a frame with shifted lines that no
+        expert ever saw, however close it lies in the other numbers).
     """
 
     threshold_factor: float = 1.0
@@ -107,6 +122,8 @@ class GroupJudge:
     intercept: float = 0.0
     labelled: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     reach: float = 1.0
+    accepted_ratio: float | None = None
+    rejected_ratio: float | None = None
 
     @property
     def has_classifier(self) -> bool:
@@ -128,7 +145,20 @@ class GroupJudge:
         supervised = sigmoid(float(x @ self.coef + self.intercept))
         distance = float(np.min(np.linalg.norm(self.labelled - x, axis=1))) if len(self.labelled) else np.inf
         trust = self.verdicts / (self.verdicts + TRUST_VERDICTS) * math.exp(-0.5 * (distance / self.reach) ** 2)
+        trust *= self._within_verdicts(max(score, 1e-12) / max(threshold, 1e-12), clears=supervised < 0.5)
         return Judgement(tuned, trust * supervised + (1 - trust) * unsupervised, unsupervised, supervised, trust)
+
+    def _within_verdicts(self, ratio: float, clears: bool) -> float:
+        """How far the verdicts speak for a frame this far over (or under) the unsupervised threshold: 1 within their scores.
+
+        A classifier that calls a frame good (``clears``) is trusted up to the highest score
+        of an accepted frame; one that calls it bad, down to the lowest of a rejected one.
+        """
+        bound = self.accepted_ratio if clears else self.rejected_ratio
+        if bound is None:
+            return 1.0
+        beyond = math.log(ratio / bound) if clears else math.log(bound / ratio)
+        return 1.0 if beyond <= 0 else math.exp(-0.5 * (beyond / math.log(TRUST_SCORE_FACTOR)) ** 2)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +172,8 @@ class GroupJudge:
             "intercept": self.intercept,
             "labelled": self.labelled.tolist(),
             "reach": self.reach,
+            "accepted_ratio": self.accepted_ratio,
+            "rejected_ratio": self.rejected_ratio,
         }
 
     @classmethod
@@ -158,6 +190,8 @@ class GroupJudge:
             intercept=float(data.get("intercept", 0.0)),
             labelled=np.asarray(data.get("labelled", []), np.float64).reshape(len(data.get("labelled", [])), len(features)),
             reach=float(data.get("reach", 1.0)),
+            accepted_ratio=_optional_float(data.get("accepted_ratio")),
+            rejected_ratio=_optional_float(data.get("rejected_ratio")),
         )
 
 

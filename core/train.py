@@ -205,7 +205,14 @@ def fit_group(examples: Sequence[Example], regularisation: float = REGULARISATIO
     rejected = np.array([e.rejected for e in examples], bool)
     histories = [e.history_ratio for e in examples if e.history_ratio]
     factor = tune_threshold([e.ratio for e in examples], rejected, lowest=float(np.median(histories)) if histories else None)
-    group = GroupJudge(threshold_factor=factor, verdicts=len(examples), rejected=int(rejected.sum()))
+    ratios = np.array([e.ratio for e in examples])
+    group = GroupJudge(
+        threshold_factor=factor,
+        verdicts=len(examples),
+        rejected=int(rejected.sum()),
+        accepted_ratio=float(ratios[~rejected].max()) if (~rejected).any() else None,
+        rejected_ratio=float(ratios[rejected].min()) if rejected.any() else None,
+    )
     if not classifier or rejected.sum() < MIN_PER_CLASS or (~rejected).sum() < MIN_PER_CLASS:
         return group
     features = sorted(set().union(*(e.z.keys() for e in examples)))

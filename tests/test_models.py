@@ -63,10 +63,23 @@ def test_a_judgement_survives_its_json_unchanged():
         intercept=-0.3,
         labelled=np.array([[0.0, 1.0], [1.0, 0.0]]),
         reach=0.8,
+        accepted_ratio=0.9,
+        rejected_ratio=0.5,
     )
     again = GroupJudge.from_json(group.to_json())
     z = {"level": 3.0, "noise": -1.0}
     assert again.judge(5.0, 6.0, z) == group.judge(5.0, 6.0, z)
+    assert again.judge(60.0, 6.0, z) == group.judge(60.0, 6.0, z)
+
+
+def test_a_judgement_stored_before_the_score_range_was_kept_judges_as_it_did():
+    stored = GroupJudge(verdicts=12, rejected=4, features=["level"], mean=np.zeros(1), scale=np.ones(1), coef=np.array([-2.0]))
+    stored.labelled = np.zeros((1, 1))
+    data = stored.to_json()
+    del data["accepted_ratio"], data["rejected_ratio"]
+    old = GroupJudge.from_json(data)
+    assert old.accepted_ratio is None and old.rejected_ratio is None
+    assert old.judge(60.0, 6.0, {"level": 0.0}).trust == pytest.approx(12 / 17)
 
 
 def test_z_scores_far_out_stay_finite_and_ordered():

@@ -63,6 +63,24 @@ def test_the_classifier_decides_near_judged_frames_and_the_threshold_far_from_th
     assert far.trust < 0.01 and math.isclose(far.p_bad, far.p_unsupervised, abs_tol=0.01)
 
 
+def test_verdicts_on_faint_failures_cannot_clear_a_frame_far_over_the_threshold():
+    """Experts rejected frames with a faint level problem and accepted quiet ones; none saw a frame like this one.
+
+    A frame 5 times over the threshold on a number no judged frame deviated in must stay
+    flagged, however much it resembles the accepted frames in the rest.
+    """
+    rejected = [Example(i, "T|M", 0.6, 3.6, 6.0, {"level": 3.6, "shift": -0.5 - 0.1 * (i % 3)}, True) for i in range(6)]
+    accepted = [Example(10 + i, "T|M", 0.2, 1.2, 6.0, {"level": 0.1 * i, "shift": 0.5 + 0.1 * (i % 3)}, False) for i in range(8)]
+    group = fit_group(rejected + accepted)
+    assert group.has_classifier and group.accepted_ratio == pytest.approx(0.2) and group.rejected_ratio == pytest.approx(0.6)
+    shifted = group.judge(31.0, 6.0, {"level": 0.2, "shift": 31.0})
+    assert shifted.p_supervised < 0.5  # the classifier alone would clear it
+    assert shifted.flagged and shifted.trust < 0.01
+    # Within the scores the verdicts covered, the classifier still decides: a frame like the rejected ones is flagged.
+    faint = group.judge(3.5, 6.0, {"level": 3.5, "shift": -0.6})
+    assert faint.flagged and faint.trust > 0.5
+
+
 def test_a_classifier_needs_two_frames_of_each_verdict():
     group = fit_group([example(0, 9.0, True), example(1, 0.5, False), example(2, 0.4, False)])
     assert not group.has_classifier
