@@ -110,6 +110,13 @@ def test_umaps_compiled_kernels_are_kept_for_the_next_process(tmp_path):
     assert {"layouts", "umap_"} <= kept, kept
 
 
+def test_a_nights_map_takes_one_thread_and_a_long_history_the_homes_share():
+    assert maps.map_threads(225, 2) == 1
+    assert maps.map_threads(4500, 2) == 2
+    assert maps.map_threads(45_000, 2) == 2
+    assert maps.map_threads(45_000, 1) == 1
+
+
 def test_an_unknown_method_is_named_with_the_known_ones():
     with pytest.raises(ValueError, match="unknown map method 'umpa'; known: umap, tsne, pca"):
         mapped(np.ones((5, 4)), "umpa")
