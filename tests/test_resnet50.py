@@ -37,3 +37,11 @@ def test_another_seed_is_another_network(embedder: ResNet50Embedder) -> None:
     other = ResNet50Embedder(weights="random", input_size=TEST_INPUT_SIZE, seed=1)
     assert other.fingerprint != embedder.fingerprint
     assert not np.allclose(other.embed(inputs()), embedder.embed(inputs()))
+
+
+def test_a_frame_has_the_same_descriptor_in_a_batch_of_any_size_and_the_network_is_traced_once(embedder: ResNet50Embedder) -> None:
+    batch = np.random.default_rng(3).uniform(0, 255, (5, TEST_INPUT_SIZE, TEST_INPUT_SIZE, 3)).astype(np.float32)
+    whole = embedder.embed(batch)
+    np.testing.assert_allclose(embedder.embed(batch[:2]), whole[:2], rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(embedder.embed(batch[4:]), whole[4:], rtol=1e-3, atol=1e-5)
+    assert embedder._forward.experimental_get_tracing_count() == 1

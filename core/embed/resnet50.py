@@ -164,6 +164,14 @@ class ResNet50Embedder:
             draw_seeded_weights(self._model, seed)
         self.weights = chosen
         self.fingerprint = _fingerprint(chosen, input_size)
+        import tensorflow as tf
+
+        # One graph for every batch size: Keras's predict_on_batch traces the network again
+        # (a second of CPU) for the first batch of another size, such as a night's last one.
+        self._forward = tf.function(
+            lambda inputs: self._model(inputs, training=False),
+            input_signature=[tf.TensorSpec((None, input_size, input_size, 3), tf.float32)],
+        )
 
     def _resolve_weights(self, weights: str, seed: int) -> tuple[Path | None, str]:
         """The weights file to load (None for random) and its name in the fingerprint."""
@@ -193,7 +201,7 @@ class ResNet50Embedder:
         if len(batch) == 0:
             return np.zeros((0, self.dim), np.float32)
         inputs = preprocess_input(np.array(batch, dtype=np.float32, copy=True))
-        return np.asarray(self._model.predict_on_batch(inputs), dtype=np.float32)
+        return np.asarray(self._forward(inputs), dtype=np.float32)
 
 
 def draw_seeded_weights(model, seed: int) -> None:
