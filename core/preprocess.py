@@ -163,9 +163,13 @@ def thumbnail(image: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
 
 
 def png_bytes(picture: np.ndarray) -> bytes:
-    """Encode a 2-D uint8 array as PNG."""
+    """Encode a 2-D uint8 array as PNG, at zlib's fastest level.
+
+    A thumbnail compresses to ~15 % more bytes than at the default level 6, in a quarter
+    of the time (1 ms rather than 4 of every image's ingest).
+    """
     buffer = io.BytesIO()
-    Image.fromarray(picture).save(buffer, format="PNG", optimize=False)
+    Image.fromarray(picture).save(buffer, format="PNG", optimize=False, compress_level=1)
     return buffer.getvalue()
 
 

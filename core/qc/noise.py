@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import difference_sigma, median, quantile, robust_sigma
+from .stats import difference_sigma, median, quantiles, robust_sigma
 
 NOISE_PAIRS = 2**15  # pairs of neighbours in the noise-model fit
 NOISE_EDGES = (0.25, 0.5, 0.75, 0.9, 0.97, 0.99, 0.997, 0.999)  # level quantiles between the fit's bins
@@ -81,14 +81,20 @@ def fit_noise_model(sample: np.ndarray, below: np.ndarray, read_var: float | Non
     if level.size < 64:
         variance = read_var if read_var else difference_sigma(sample, False) ** 2
         return NoiseModel(variance if variance > 0 else 1.0, 0.0)
-    edges = np.array([quantile(level, q) for q in NOISE_EDGES])
-    bins = [np.searchsorted(edges, mean) for _, mean in pairs]
+    edges = np.array(quantiles(level, NOISE_EDGES))
+    # Each direction's pairs sorted by bin once: a bin's pairs are then one slice.
+    grouped = []
+    for difference, mean in pairs:
+        which = np.searchsorted(edges, mean)
+        order = np.argsort(which, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(which, minlength=len(NOISE_EDGES) + 1))])
+        grouped.append((difference[order], mean[order], bounds))
     found = []  # per bin: (variance, level) of the quieter direction
     for k in range(len(NOISE_EDGES) + 1):
         candidates = []
-        for (difference, mean), which in zip(pairs, bins, strict=True):
-            inside = which == k
-            if np.count_nonzero(inside) >= 16:
+        for difference, mean, bounds in grouped:
+            inside = slice(bounds[k], bounds[k + 1])
+            if bounds[k + 1] - bounds[k] >= 16:
                 candidates.append((robust_sigma(difference[inside]) ** 2 / 2, median(mean[inside])))
         if candidates:
             found.append(min(candidates))
