@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter
 from datetime import datetime
@@ -180,6 +181,19 @@ def test_a_preview_of_large_values_keeps_its_picture(level: float) -> None:
     back = unpack_preview(pack_preview(picture))
     assert np.isnan(back[3, 5]) and np.isfinite(np.delete(back.ravel(), 3 * 64 + 5)).all()
     np.testing.assert_allclose(back[np.isfinite(picture)], picture[np.isfinite(picture)], rtol=2e-3)
+
+
+def test_a_preview_is_kept_as_float16_and_one_written_as_float32_still_reads() -> None:
+    picture = (500.0 + np.random.default_rng(2).normal(0.0, 4.0, (128, 128))).astype(np.float32)
+    blob = pack_preview(picture)
+    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+        assert archive["offsets"].dtype == np.float16
+    older = io.BytesIO()  # what calspot wrote before: the same offsets widened to float32
+    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+        np.savez_compressed(older, **{name: archive[name].astype(np.float32) for name in archive.files})
+    assert len(blob) < 0.9 * len(older.getvalue())
+    np.testing.assert_array_equal(unpack_preview(older.getvalue()), unpack_preview(blob))
+    np.testing.assert_allclose(unpack_preview(blob), picture, atol=0.01)
 
 
 def test_a_sample_takes_one_frame_per_night_spread_over_the_history(history: Store) -> None:
