@@ -34,6 +34,7 @@ import subprocess
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -194,6 +195,14 @@ def hash_file(path: str | Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+def _hash_readable(path: Path) -> str:
+    """The content hash of a file, empty when it cannot be read."""
+    try:
+        return hash_file(path)
+    except OSError:
+        return ""
+
+
 class HashCache:
     """Content hashes of files, remembered by path, size, modification time and inode.
 
@@ -211,24 +220,31 @@ class HashCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def hashes(self, files: Sequence[Path]) -> dict[Path, str]:
-        """The content hash of each file; a file that cannot be read gets an empty hash."""
+    def hashes(self, files: Sequence[Path], threads: int = 1) -> dict[Path, str]:
+        """The content hash of each file; a file that cannot be read gets an empty hash.
+
+        Files not in the cache are read and hashed by ``threads`` threads at once (reading
+        and SHA-256 let other threads run).
+        """
         known = self._load()
         found: dict[Path, str] = {}
-        fresh = []
+        keys: dict[Path, tuple[int, int, int]] = {}
         for path in files:
             found[path] = ""
             try:
                 stat = path.stat()
-                key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-                remembered = known.get(str(path))
-                if remembered and remembered[:3] == key:
-                    found[path] = remembered[3]
-                    continue
-                found[path] = hash_file(path)
             except OSError:
                 continue
-            fresh.append((str(path), *key, found[path]))
+            key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            remembered = known.get(str(path))
+            if remembered and remembered[:3] == key:
+                found[path] = remembered[3]
+            else:
+                keys[path] = key
+        with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="calspot-hash") as pool:
+            digests = dict(zip(keys, pool.map(_hash_readable, keys)))
+        fresh = [(str(path), *keys[path], digest) for path, digest in digests.items() if digest]
+        found.update((path, digest) for path, digest in digests.items() if digest)
         self._save(fresh)
         return found
 

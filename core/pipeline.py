@@ -83,9 +83,10 @@ def last_night(settings: Settings) -> str:
 def file_hashes(paths: Sequence[Path], settings: Settings) -> dict[Path, str]:
     """Content hash of each file, from the home's hash cache where the file is unchanged.
 
-    Unreadable files get an empty hash (the worker reports why).
+    Unreadable files get an empty hash (the worker reports why). Files are hashed by as
+    many threads as the home has workers.
     """
-    return HashCache(Path(settings.home) / HASH_CACHE_FILE).hashes(paths)
+    return HashCache(Path(settings.home) / HASH_CACHE_FILE).hashes(paths, threads=settings.worker_count)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:

@@ -45,6 +45,16 @@ def test_hash_cache_reads_unchanged_files_once_and_changed_files_again(tmp_path)
     assert cache.hashes([frame, tmp_path / "gone.fits"]) == {frame: hash_bytes(b"second, longer"), tmp_path / "gone.fits": ""}
 
 
+def test_files_hashed_by_several_threads_get_their_own_hashes(tmp_path):
+    frames = [tmp_path / f"frame{i}.fits" for i in range(7)]
+    for i, frame in enumerate(frames):
+        frame.write_bytes(bytes([i]) * (1000 + 70_000 * i))
+    gone = tmp_path / "gone.fits"
+    found = HashCache(tmp_path / "hashes.sqlite").hashes([*frames, gone], threads=3)
+    assert found == {**{f: hash_bytes(f.read_bytes()) for f in frames}, gone: ""}
+    assert HashCache(tmp_path / "hashes.sqlite").hashes(frames) == {f: found[f] for f in frames}
+
+
 def test_hash_cache_that_cannot_be_written_still_hashes(tmp_path):
     frame = tmp_path / "frame.fits"
     frame.write_bytes(b"pixels")
