@@ -320,28 +320,36 @@ def check_types(
     classifiers: dict[str, tuple[TypeClassifier, set[str]]],
     classes: dict[str, TypeClass],
 ) -> None:
-    """Flag frames whose pixels look like another type or mode than the header says, and say so first."""
+    """Flag frames whose pixels look like another type or mode than the header says, and say so first.
+
+    Each classifier judges all of its frames at once: one comparison of the group's
+    descriptors with its examples instead of one per frame.
+    """
+    judged: dict[int, list[tuple[StoredImage, NewScore, TypeClass]]] = {}
     for frame, score in zip(frames, scores):
         own = TypeClass.of(frame)
         entry = classifiers.get(frame.instrument)
         if entry is None or frame.descriptor is None or own.key not in entry[1]:
             continue
-        classifier, _ = entry
-        if len(frame.descriptor) != classifier.n_features_in_ or not np.isfinite(frame.descriptor).all():
+        if len(frame.descriptor) != entry[0].n_features_in_ or not np.isfinite(frame.descriptor).all():
             continue
-        shares = classifier.predict_proba(frame.descriptor[None])[0]
-        best = int(np.argmax(shares))
-        predicted = str(classifier.classes_[best])
-        own_share = float(shares[list(classifier.classes_).index(own.key)])
-        confident = shares[best] >= TYPE_AGREEMENT and own_share <= TYPE_DISAGREEMENT
-        if predicted != own.key and confident and is_type_mismatch(classes[predicted], own):
-            score.reasons.insert(len(_problems(frame)), word_mismatch(classes[predicted], own, float(shares[best])))
-            score.details["looks_like"] = {
-                "image_type": classes[predicted].image_type,
-                "mode": classes[predicted].mode,
-                "share": float(shares[best]),
-            }
-            score.flagged = True
+        judged.setdefault(id(entry[0]), []).append((frame, score, own))
+    for members in judged.values():
+        classifier, _ = classifiers[members[0][0].instrument]
+        known = list(classifier.classes_)
+        for (frame, score, own), shares in zip(members, classifier.predict_proba(np.stack([f.descriptor for f, _, _ in members]))):
+            best = int(np.argmax(shares))
+            predicted = str(classifier.classes_[best])
+            own_share = float(shares[known.index(own.key)])
+            confident = shares[best] >= TYPE_AGREEMENT and own_share <= TYPE_DISAGREEMENT
+            if predicted != own.key and confident and is_type_mismatch(classes[predicted], own):
+                score.reasons.insert(len(_problems(frame)), word_mismatch(classes[predicted], own, float(shares[best])))
+                score.details["looks_like"] = {
+                    "image_type": classes[predicted].image_type,
+                    "mode": classes[predicted].mode,
+                    "share": float(shares[best]),
+                }
+                score.flagged = True
 
 
 def attach_differences(store: Store, scores: Sequence[NewScore]) -> None:

@@ -2,8 +2,10 @@
 
 The server listens on a free local port and on a socket in its own folder, trusts
 local connections (nothing but this machine reaches it) and is stopped, its folder
-removed, when the tests end. ``initdb`` and ``pg_ctl`` refuse to run as root: as root
-the cluster belongs to the unprivileged ``postgres`` user and they run as that user.
+removed, when the tests end. A benchmark that keeps its databases between runs gives
+the server a folder of its own: the cluster there is created once and started again.
+``initdb`` and ``pg_ctl`` refuse to run as root: as root the cluster belongs to the
+unprivileged ``postgres`` user and they run as that user.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    """One PostgreSQL cluster, started in a fresh folder on a free port."""
+    """One PostgreSQL cluster on a free port: in a fresh temporary folder, or in ``folder`` (kept, reused)."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, folder: Path | None = None) -> None:
         self.bin_dir = bin_dir
-        self.folder = Path(tempfile.mkdtemp(prefix="calspot-pg-"))
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder.resolve() if folder is not None else Path(tempfile.mkdtemp(prefix="calspot-pg-"))
+        self.kept = folder is not None
         self.data = self.folder / "data"
         self.port = free_port()
         self._user = "postgres" if os.geteuid() == 0 else None
@@ -52,17 +57,19 @@ class PostgresServer:
         return subprocess.run(command, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=True)
 
     def start(self) -> PostgresServer:
-        """Create the cluster and start the server; raise with the server's words if it does not start."""
+        """Create the cluster (unless its folder holds one) and start the server; raise with the server's words if it does not start."""
         if self._user:
             entry = pwd.getpwnam(self._user)
             self.folder.chmod(0o755)
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
         try:
-            self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-sync")
+            if not (self.data / "PG_VERSION").exists():
+                self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-sync")
             self.restart()
         except subprocess.CalledProcessError as exc:
             log = (self.folder / "server.log").read_text() if (self.folder / "server.log").exists() else ""
-            self.remove()
+            if not self.kept:
+                self.remove()
             raise RuntimeError(f"PostgreSQL did not start: {exc.stderr.strip()} {log[-2000:]}") from exc
         return self
 

@@ -37,8 +37,9 @@ def fill_history(
     dimensions: int = 8,
     seed: int = 0,
     files_per_call: int = 2000,
+    qc_version: str = HISTORY_QC_VERSION,
 ) -> None:
-    """Write ``per_night`` images of every group on each of ``nights`` consecutive nights."""
+    """Write ``per_night`` images of every group on each of ``nights`` consecutive nights (quality numbers of ``qc_version``)."""
     rng = np.random.default_rng(seed)
     run_id = store.start_run("history", {})
     batch: list[NewFile] = []
@@ -79,6 +80,6 @@ def fill_history(
                     )
                 )
         if len(batch) >= files_per_call or n == nights - 1:
-            store.save_files(batch, run_id, HISTORY_FINGERPRINT, HISTORY_QC_VERSION)
+            store.save_files(batch, run_id, HISTORY_FINGERPRINT, qc_version)
             batch = []
     store.finish_run(run_id, "done", {})

@@ -27,7 +27,7 @@ from core.cli import main
 from core.store import HEAD_REVISION, SCHEMA_VERSION, Store, StoreError, upgrade_database
 from core.store.migrate import alembic_config, known_revisions
 from core.store.schema import Base
-from tests.conftest import FILLED_FLAGGED_FILE, FILLED_NIGHT, FILLED_REASONS, FILLED_UNREADABLE_FILE
+from tests.conftest import FILLED_EARLIER_NIGHT, FILLED_FLAGGED_FILE, FILLED_NIGHT, FILLED_REASONS, FILLED_UNREADABLE_FILE
 
 OLD_STORE = Path(__file__).parent / "data" / "stores" / "calspot-schema1.sqlite"
 SCHEMA2_STORE = Path(__file__).parent / "data" / "stores" / "calspot-schema2.sqlite"
@@ -131,6 +131,16 @@ def test_a_store_of_schema_two_keeps_its_maps_and_verdicts_and_gains_certificati
     [flagged] = [row for row in store.image_rows(night=FILLED_NIGHT) if row.flagged]
     store.certify(flagged.image_type, flagged.mode, FILLED_NIGHT, "ana", "new bias level after the CCD warm-up")
     assert [c.reviewer for c in store.certifications(flagged.image_type, flagged.mode)] == ["ana"]
+
+
+def test_an_upgraded_store_knows_the_nights_of_its_types_and_samples_them(tmp_path):
+    database = old_home(tmp_path)
+    store = Store(url(database))
+    stored = query(database, "SELECT DISTINCT image_type, mode, night, instrument FROM images ORDER BY 1, 2, 3, 4")
+    assert stored and query(database, "SELECT image_type, mode, night, instrument FROM type_nights ORDER BY 1, 2, 3, 4") == stored
+    [(fingerprint,)] = query(database, "SELECT DISTINCT fingerprint FROM descriptors")
+    sample = store.sample_image_ids(fingerprint, before=FILLED_NIGHT, per_group=5)
+    assert sample and {r.night for r in store.image_rows(sample)} == {FILLED_EARLIER_NIGHT}
 
 
 def test_the_command_line_says_in_one_line_that_it_upgraded_the_store(tmp_path):

@@ -3,8 +3,9 @@
 A map or a clustering is computed once and stored under a key that names everything
 it depends on (the set of images, the method, its parameters, the embedder
 fingerprint); saving the same key again changes nothing. Its arrays are ``.npy``
-bytes. The sample of a type's history is drawn in the database, through its indexes,
-so that it stays quick on a store of a million images.
+bytes. The sample of a type's history is drawn in the database, through its indexes
+and the nights of each type (``type_nights``), so that it costs the same on a store of
+a million images as on one of a thousand.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from itertools import groupby
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, Connection, cast, func, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Connection, cast, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
 
 from .database import transaction
-from .queries import StorePart, descriptor_of_image
+from .queries import StorePart, chunks, descriptor_of_image
 from .records import StoredClustering, StoredMap, pack_array, unpack_array
-from .schema import Clustering, Descriptor, File, Image, Label, Map, Score
+from .schema import Clustering, Descriptor, File, Image, Label, Map, Score, TypeNight
 
 # Nights are visited in the order of the fractional parts of i * (golden ratio): every
 # prefix of that order is spread evenly over the nights (its gaps take at most three sizes).
@@ -64,7 +67,6 @@ class AnalyticsPart(StorePart):
             conditions.append(Image.instrument == instrument)
         if image_type is not None:
             conditions.append(Image.image_type == image_type)
-        earlier = [] if before is None else [Image.night < before]
         rng = np.random.default_rng(seed)
         offset = float(rng.random())
         multiplier, shift = (int(v) for v in rng.integers(1, _PRIME, size=2))
@@ -73,7 +75,7 @@ class AnalyticsPart(StorePart):
             connection = session.connection()  # plain rows: no ORM loading
             for group_type, group_mode in _groups(connection, conditions):
                 in_group = [*conditions, Image.image_type == group_type, Image.mode == group_mode]
-                nights = connection.execute(select(Image.night).where(*in_group, *earlier).distinct().order_by(Image.night)).scalars().all()
+                nights = _nights(connection, group_type, group_mode, instrument, before)
                 order = [nights[i] for i in sorted(range(len(nights)), key=lambda i: (offset + i * _GOLDEN) % 1.0)]
                 ranked = partial(_ranked_images, connection, in_group, fingerprint, multiplier, shift)
                 sampled += _spread(order, per_group, ranked)
@@ -224,17 +226,43 @@ def _stored_map(row: Map) -> StoredMap:
 
 
 def _groups(connection: Connection, conditions: list) -> list[tuple[str, str]]:
-    """The distinct (image type, mode) pairs among the images, one index seek each (a loose index scan)."""
-    pair = tuple_(Image.image_type, Image.mode)
+    """The distinct (image type, mode) pairs among the images, one index seek each (a loose index scan).
+
+    The types first, each the smallest after the one before, then each type's modes
+    the same way: every step a seek of the images' type index, whatever the number of
+    images.
+    """
     groups: list[tuple[str, str]] = []
-    while True:
-        after = [pair > tuple_(*groups[-1])] if groups else []
-        row = connection.execute(
-            select(Image.image_type, Image.mode).where(*conditions, *after).order_by(Image.image_type, Image.mode).limit(1)
-        ).first()
-        if row is None:
-            return groups
-        groups.append((row[0], row[1]))
+    image_type = _smallest(connection, Image.image_type, conditions)
+    while image_type is not None:
+        of_type = [*conditions, Image.image_type == image_type]
+        mode = _smallest(connection, Image.mode, of_type)
+        while mode is not None:
+            groups.append((image_type, mode))
+            mode = _smallest(connection, Image.mode, of_type, after=mode)
+        image_type = _smallest(connection, Image.image_type, conditions, after=image_type)
+    return groups
+
+
+def _smallest(connection: Connection, column: InstrumentedAttribute, conditions: list, after: str | None = None) -> str | None:
+    """The smallest value of an image column among the images that meet the conditions (after ``after``), or None."""
+    later = [] if after is None else [column > after]
+    return connection.execute(select(func.min(column)).where(*conditions, *later)).scalar()
+
+
+def _nights(connection: Connection, image_type: str, mode: str, instrument: str | None, before: str | None) -> list[str]:
+    """The nights with images of a type and mode (of an instrument, before a night), oldest first.
+
+    Read from ``type_nights``, a few thousand rows for ten years of a type, not from its
+    images, and handed over joined in one string (nights hold no comma).
+    """
+    conditions = [TypeNight.image_type == image_type, TypeNight.mode == mode]
+    if instrument is not None:
+        conditions.append(TypeNight.instrument == instrument)
+    if before is not None:
+        conditions.append(TypeNight.night < before)
+    joined = connection.execute(select(func.aggregate_strings(TypeNight.night, ",")).where(*conditions)).scalar()
+    return sorted(set(joined.split(","))) if joined else []
 
 
 def _ranked_images(
@@ -246,19 +274,87 @@ def _ranked_images(
     nights: Sequence[str],
     quota: int,
 ) -> list[tuple[int, str, int]]:
-    """(image id, night, rank within its night) of the first ``quota`` described images of each night."""
-    rank = func.row_number().over(partition_by=Image.night, order_by=(cast(Image.id, BigInteger) * multiplier + shift) % _PRIME)
+    """(image id, night, rank within its night) of the first ``quota`` described images of each night.
+
+    The images of each night are ranked by a seeded permutation of their ids; only
+    images with a descriptor of ``fingerprint`` that are not copies count. The ranking
+    reads the images' index alone, and only each night's first ``quota`` are then
+    looked up for a descriptor: a night of hundreds of images costs a few lookups. A
+    night where one of them has no descriptor is ranked again with every image looked
+    up, so that the answer is the same either way.
+    """
+    permuted = (cast(Image.id, BigInteger) * multiplier + shift) % _PRIME
     found: list[tuple[int, str, int]] = []
     for start in range(0, len(nights), _NIGHTS_PER_QUERY):
-        ranked = (
-            select(Image.id, Image.night, rank.label("rank"))
-            .join(File, Image.file_id == File.id)
-            .join(Descriptor, descriptor_of_image(fingerprint))
-            .where(*in_group, Image.night.in_(nights[start : start + _NIGHTS_PER_QUERY]), File.duplicate_of.is_(None))
-            .subquery()
-        )
-        found += connection.execute(select(ranked.c.id, ranked.c.night, ranked.c.rank).where(ranked.c.rank <= quota)).all()
+        conditions = [*in_group, Image.night.in_(nights[start : start + _NIGHTS_PER_QUERY])]
+        if quota == 1:
+            candidates, sizes = _first_of_nights(connection, conditions, permuted, multiplier, shift)
+        else:
+            candidates, sizes = _firsts_of_nights(connection, conditions, multiplier, shift, quota)
+        described = _described(connection, [i for ids in candidates.values() for i in ids], fingerprint)
+        short = [night for night, ids in candidates.items() if len(ids) < sizes[night] and not described.issuperset(ids)]
+        for night, ids in candidates.items():
+            if night not in short:
+                found += [(image_id, night, k + 1) for k, image_id in enumerate(i for i in ids if i in described)]
+        if short:
+            found += _ranked_described(connection, [*in_group, Image.night.in_(short)], fingerprint, permuted, quota)
     return found
+
+
+def _first_of_nights(
+    connection: Connection, conditions: list, permuted: ColumnElement[int], multiplier: int, shift: int
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Each night's first image in the permutation, and its number of images: one row per night.
+
+    The database gives each night's smallest permuted id, and the permutation is undone
+    here, modulo the prime (where ``multiplier`` has an inverse): a night of hundreds of
+    images sends one row, not its hundreds of ids.
+    """
+    rows = connection.execute(select(Image.night, func.min(permuted), func.count()).where(*conditions).group_by(Image.night)).all()
+    inverse = pow(multiplier, -1, _PRIME)
+    return {night: [(smallest - shift) * inverse % _PRIME] for night, smallest, _ in rows}, {night: images for night, _, images in rows}
+
+
+def _firsts_of_nights(
+    connection: Connection, conditions: list, multiplier: int, shift: int, quota: int
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Each night's first ``quota`` images in the permutation, and its number of images."""
+    rows = connection.execute(select(Image.night, Image.id).where(*conditions)).all()
+    rows.sort(key=lambda row: (row[0], (row[1] * multiplier + shift) % _PRIME))
+    ranked = {night: [image_id for _, image_id in group] for night, group in groupby(rows, key=lambda row: row[0])}
+    return {night: ids[:quota] for night, ids in ranked.items()}, {night: len(ids) for night, ids in ranked.items()}
+
+
+def _described(connection: Connection, image_ids: Sequence[int], fingerprint: str) -> set[int]:
+    """Which of these images have a descriptor of ``fingerprint`` and are not copies of a file stored under another path."""
+    usable: set[int] = set()
+    for chunk in chunks(image_ids):
+        usable.update(
+            connection.execute(
+                select(Image.id)
+                .join(File, Image.file_id == File.id)
+                .join(Descriptor, descriptor_of_image(fingerprint))
+                .where(Image.id.in_(chunk), File.duplicate_of.is_(None))
+            )
+            .scalars()
+            .all()
+        )
+    return usable
+
+
+def _ranked_described(
+    connection: Connection, conditions: list, fingerprint: str, permuted: ColumnElement[int], quota: int
+) -> list[tuple[int, str, int]]:
+    """(image id, night, rank) of the first ``quota`` described images of each night, every image looked up."""
+    rank = func.row_number().over(partition_by=Image.night, order_by=permuted)
+    ranked = (
+        select(Image.id, Image.night, rank.label("rank"))
+        .join(File, Image.file_id == File.id)
+        .join(Descriptor, descriptor_of_image(fingerprint))
+        .where(*conditions, File.duplicate_of.is_(None))
+        .subquery()
+    )
+    return [tuple(row) for row in connection.execute(select(ranked.c.id, ranked.c.night, ranked.c.rank).where(ranked.c.rank <= quota))]
 
 
 def _spread(order: Sequence[str], per_group: int, ranked: Callable[[Sequence[str], int], list[tuple[int, str, int]]]) -> list[int]:

@@ -8,15 +8,20 @@ so that a file seen again, or a copy under another path, is never described twic
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .database import transaction
-from .queries import StorePart
+from .queries import StorePart, chunks
 from .records import NewFile, NewImage, pack_preview, pack_profiles
-from .schema import Descriptor, File, Image, Quality
+from .schema import Descriptor, File, Image, Quality, TypeNight
+
+# The INSERT of each database calspot runs on, which can leave alone a row that exists already.
+UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 class FilesPart(StorePart):
@@ -87,67 +92,127 @@ class FilesPart(StorePart):
         """Store described files in one transaction: all of them or none.
 
         A file already stored (same path and content) only gains the descriptors and
-        quality numbers it lacks; nothing is duplicated.
+        quality numbers it lacks; nothing is duplicated. A copy of a stored content
+        under another path points to the first file stored with it (``duplicate_of``).
+        The rows are written in bulk, a few statements per batch whatever its size, so
+        that a backfill of years of archive writes as fast as the database takes them;
+        they are the rows that storing the files one by one, in the order given, makes.
 
         Returns
         -------
         list of int
             The file ids, in the order given.
         """
-        ids = []
+        if not files:
+            return []
         with transaction(self._sessions) as session:
-            for new in files:
-                ids.append(_save_file(session, new, run_id, fingerprint, qc_version))
-        return ids
+            return _save_batch(session, files, run_id, fingerprint, qc_version)
 
 
-def _save_file(session: Session, new: NewFile, run_id: int, fingerprint: str, qc_version: str) -> int:
-    row = session.scalars(select(File).where(File.path == new.path, File.content_hash == new.content_hash)).first()
-    if row is None:
-        original = session.scalars(
-            select(File.id).where(File.content_hash == new.content_hash, File.path != new.path).order_by(File.id)
-        ).first()
-        row = File(
-            path=new.path,
-            content_hash=new.content_hash,
-            size=new.size,
-            night=new.night,
-            error=new.error,
-            duplicate_of=original,
-            run_id=run_id,
+def _save_batch(session: Session, files: Sequence[NewFile], run_id: int, fingerprint: str, qc_version: str) -> list[int]:
+    """Write a batch of files: new file rows and their images, then the descriptors and quality numbers missing."""
+    hashes = {new.content_hash for new in files}
+    stored = _stored_files(session, hashes)
+    originals: dict[str, int] = {}
+    for file_id, _, content_hash in stored:
+        originals.setdefault(content_hash, file_id)
+    known = {(path, content_hash) for _, path, content_hash in stored}
+    fresh: dict[tuple[str, str], NewFile] = {}
+    first_fresh: dict[str, tuple[str, str]] = {}  # content hash -> the first new file of the batch with it
+    copies: dict[tuple[str, str], tuple[str, str]] = {}  # a copy of a content first stored in this batch -> its original
+    for new in files:
+        key = (new.path, new.content_hash)
+        if key in known or key in fresh:
+            continue
+        fresh[key] = new
+        if new.content_hash not in originals and new.content_hash in first_fresh:
+            copies[key] = first_fresh[new.content_hash]
+        first_fresh.setdefault(new.content_hash, key)
+    if fresh:
+        session.execute(insert(File), [_file_row(new, originals.get(new.content_hash), run_id) for new in fresh.values()])
+    ids = {(path, content_hash): file_id for file_id, path, content_hash in _stored_files(session, hashes)} if fresh else {}
+    ids.update({(path, content_hash): file_id for file_id, path, content_hash in stored})
+    if copies:
+        session.execute(
+            update(File),
+            [{"id": ids[copy], "duplicate_of": ids[original]} for copy, original in copies.items()],
         )
-        session.add(row)
-        session.flush()
+    images = [_image_row(ids[key], image) for key, new in fresh.items() for image in new.images]
+    if images:
+        session.execute(insert(Image), images)
+        _add_type_nights(session, {(i["image_type"], i["mode"], i["night"], i["instrument"]) for i in images})
+    _save_numbers(session, files, hashes, fingerprint, qc_version)
+    return [ids[(new.path, new.content_hash)] for new in files]
+
+
+def _save_numbers(session: Session, files: Sequence[NewFile], hashes: set[str], fingerprint: str, qc_version: str) -> None:
+    """The descriptors and quality numbers of the batch's images that the store does not hold yet, once per content."""
+    have_descriptor: set[tuple[str, int]] = set()
+    have_quality: set[tuple[str, int]] = set()
+    for chunk in chunks(hashes):
+        have_descriptor.update(
+            tuple(row)
+            for row in session.execute(
+                select(Descriptor.content_hash, Descriptor.ext).where(
+                    Descriptor.content_hash.in_(chunk), Descriptor.fingerprint == fingerprint
+                )
+            ).all()
+        )
+        have_quality.update(
+            tuple(row)
+            for row in session.execute(
+                select(Quality.content_hash, Quality.ext).where(Quality.content_hash.in_(chunk), Quality.qc_version == qc_version)
+            ).all()
+        )
+    descriptors, qualities = [], []
+    for new in files:
         for image in new.images:
-            session.add(_image_row(row.id, image))
-    have_descriptor = set(
-        session.scalars(select(Descriptor.ext).where(Descriptor.content_hash == new.content_hash, Descriptor.fingerprint == fingerprint))
-    )
-    have_quality = set(
-        session.scalars(select(Quality.ext).where(Quality.content_hash == new.content_hash, Quality.qc_version == qc_version))
-    )
-    for image in new.images:
-        if image.descriptor is not None and image.ext not in have_descriptor:
-            session.add(
-                Descriptor(
-                    content_hash=new.content_hash,
-                    ext=image.ext,
-                    fingerprint=fingerprint,
-                    vector=np.asarray(image.descriptor, np.float32).tobytes(),
+            key = (new.content_hash, image.ext)
+            if image.descriptor is not None and key not in have_descriptor:
+                have_descriptor.add(key)
+                descriptors.append(
+                    {
+                        "content_hash": new.content_hash,
+                        "ext": image.ext,
+                        "fingerprint": fingerprint,
+                        "vector": np.asarray(image.descriptor, np.float32).tobytes(),
+                    }
                 )
-            )
-        if image.metrics is not None and image.ext not in have_quality:
-            session.add(
-                Quality(
-                    content_hash=new.content_hash,
-                    ext=image.ext,
-                    qc_version=qc_version,
-                    metrics=image.metrics,
-                    profiles=pack_profiles(image.profiles),
-                    preview=pack_preview(image.preview),
+            if image.metrics is not None and key not in have_quality:
+                have_quality.add(key)
+                qualities.append(
+                    {
+                        "content_hash": new.content_hash,
+                        "ext": image.ext,
+                        "qc_version": qc_version,
+                        "metrics": image.metrics,
+                        "profiles": pack_profiles(image.profiles),
+                        "preview": pack_preview(image.preview),
+                    }
                 )
-            )
-    return row.id
+    if descriptors:
+        session.execute(insert(Descriptor), descriptors)
+    if qualities:
+        session.execute(insert(Quality), qualities)
+
+
+def _add_type_nights(session: Session, nights: set[tuple[str, str, str, str]]) -> None:
+    """Record the (image type, mode, night, instrument) of new images that are not recorded yet.
+
+    Several ingests may record the same night at once: a row another one wrote
+    meanwhile is left as it is (``ON CONFLICT DO NOTHING``, which both databases
+    calspot runs on, SQLite and PostgreSQL, understand).
+    """
+    rows = [{"image_type": t, "mode": m, "night": n, "instrument": i} for t, m, n, i in sorted(nights)]
+    session.execute(UPSERTS[session.get_bind().dialect.name](TypeNight).on_conflict_do_nothing(), rows)
+
+
+def _stored_files(session: Session, hashes: Iterable[str]) -> list[tuple[int, str, str]]:
+    """(id, path, content hash) of the stored files of these contents, oldest first."""
+    rows: list[tuple[int, str, str]] = []
+    for chunk in chunks(hashes):
+        rows += [tuple(row) for row in session.execute(select(File.id, File.path, File.content_hash).where(File.content_hash.in_(chunk)))]
+    return sorted(rows)
 
 
 def _group(pairs: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
@@ -157,23 +222,35 @@ def _group(pairs: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
     return out
 
 
-def _image_row(file_id: int, image: NewImage) -> Image:
-    return Image(
-        file_id=file_id,
-        ext=image.ext,
-        extname=image.extname,
-        ny=image.shape[0],
-        nx=image.shape[1],
-        instrument=image.instrument,
-        arm=image.arm,
-        category=image.category,
-        label=image.label,
-        mode=image.mode,
-        image_type=image.image_type,
-        night=image.night,
-        date_obs=image.date_obs,
-        exptime=image.exptime,
-        header=image.header,
-        problems=image.problems,
-        thumbnail=image.thumbnail,
-    )
+def _file_row(new: NewFile, original: int | None, run_id: int) -> dict[str, Any]:
+    return {
+        "path": new.path,
+        "content_hash": new.content_hash,
+        "size": new.size,
+        "night": new.night,
+        "error": new.error,
+        "duplicate_of": original,
+        "run_id": run_id,
+    }
+
+
+def _image_row(file_id: int, image: NewImage) -> dict[str, Any]:
+    return {
+        "file_id": file_id,
+        "ext": image.ext,
+        "extname": image.extname,
+        "ny": image.shape[0],
+        "nx": image.shape[1],
+        "instrument": image.instrument,
+        "arm": image.arm,
+        "category": image.category,
+        "label": image.label,
+        "mode": image.mode,
+        "image_type": image.image_type,
+        "night": image.night,
+        "date_obs": image.date_obs,
+        "exptime": image.exptime,
+        "header": image.header,
+        "problems": image.problems,
+        "thumbnail": image.thumbnail,
+    }

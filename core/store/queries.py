@@ -9,6 +9,7 @@ SQLite binds at most 32 766 parameters in one statement.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +19,7 @@ from .records import HEADER_TYPE_KEYWORD
 from .schema import Descriptor, File, Image, Label, Quality, Score
 
 ID_CHUNK = 10_000
+Key = TypeVar("Key", int, str)
 
 
 class StorePart:
@@ -32,11 +34,11 @@ def session_sql(session: Session) -> Sql:
     return Sql(connection.connection.driver_connection, connection.dialect.name)
 
 
-def chunks(ids: Iterable[int], size: int = ID_CHUNK) -> Iterator[list[int]]:
-    """The distinct ids in lists of at most ``size``, for ``IN (...)`` conditions."""
-    ids = sorted(set(ids))
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
+def chunks(ids: Iterable[Key], size: int = ID_CHUNK) -> Iterator[list[Key]]:
+    """The distinct ids (or content hashes) in lists of at most ``size``, for ``IN (...)`` conditions."""
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
 
 
 def image_filters(

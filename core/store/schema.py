@@ -7,10 +7,12 @@ nothing is overwritten, and every label says who, when, and which model version
 showed the flag. Maps and clusterings are keyed by the set of images, the method, its
 parameters and the embedder fingerprint; their arrays are stored as ``.npy`` bytes.
 Certifications (an expert's "new normal from this night on" for a type and mode) are
-append-only too. Trained models are rows of plain numbers (JSON) and, for a network,
-a weights file in the home that the row names with its SHA-256; one model per kind is
-active. Reviewer accounts keep a role and only a scrypt hash of a password (or the
-identity provider's user that logs in as them); they are disabled, never deleted.
+append-only too. The nights of each image type and mode are kept apart (``type_nights``),
+so that a sample of ten years of a type reads a few thousand rows, not its images.
+Trained models are rows of plain numbers (JSON) and, for a network, a weights file in
+the home that the row names with its SHA-256; one model per kind is active. Reviewer
+accounts keep a role and only a scrypt hash of a password (or the identity provider's
+user that logs in as them); they are disabled, never deleted.
 
 These classes describe the newest schema. A store made by an older calspot is brought
 here by the Alembic revisions in ``migrations/versions`` (see :mod:`core.store.migrate`);
@@ -96,8 +98,9 @@ class Image(Base):
     __tablename__ = "images"
     __table_args__ = (
         UniqueConstraint("file_id", "ext"),
-        Index("ix_images_type_night", "image_type", "mode", "night"),
-        Index("ix_images_instrument_type", "instrument", "image_type", "mode", "night", "category"),
+        Index("ix_images_type_night", "image_type", "mode", "night", "id"),
+        Index("ix_images_instrument_type", "instrument", "image_type", "mode", "night", "category", "id"),
+        Index("ix_images_instrument_night", "instrument", "night"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -120,6 +123,24 @@ class Image(Base):
     thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     file: Mapped[File] = relationship(back_populates="images")
+
+
+class TypeNight(Base):
+    """A night on which an instrument's image type and mode has images: a type's nights without reading its images.
+
+    Written with the images (:meth:`core.store.Store.save_files`), never removed: the
+    samples of a type's history spread over its nights read them here, a few thousand
+    rows for ten years, instead of the type's hundred thousand images.
+    """
+
+    __tablename__ = "type_nights"
+    __table_args__ = (UniqueConstraint("image_type", "mode", "night", "instrument", name="uq_type_nights"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_type: Mapped[str] = mapped_column(String(160))
+    mode: Mapped[str] = mapped_column(String(200))
+    night: Mapped[str] = mapped_column(String(10))
+    instrument: Mapped[str] = mapped_column(String(64))
 
 
 class Descriptor(Base):

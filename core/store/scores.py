@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, insert, select
 
 from .database import transaction
 from .queries import (
@@ -182,22 +182,27 @@ class ScoresPart(StorePart):
         ]
 
     def add_scores(self, scores: Sequence[NewScore], run_id: int, model_version: str) -> None:
-        """Append detector results (earlier ones stay, superseded)."""
+        """Append detector results in one bulk statement (earlier ones stay, superseded)."""
+        if not scores:
+            return
         with transaction(self._sessions) as session:
-            session.add_all(
-                Score(
-                    image_id=s.image_id,
-                    run_id=run_id,
-                    model_version=model_version,
-                    score=s.score,
-                    threshold=s.threshold,
-                    flagged=s.flagged,
-                    reference=s.reference,
-                    reasons=s.reasons,
-                    details=s.details,
-                    difference=s.difference,
-                )
-                for s in scores
+            session.execute(
+                insert(Score),
+                [
+                    {
+                        "image_id": s.image_id,
+                        "run_id": run_id,
+                        "model_version": model_version,
+                        "score": s.score,
+                        "threshold": s.threshold,
+                        "flagged": s.flagged,
+                        "reference": s.reference,
+                        "reasons": s.reasons,
+                        "details": s.details,
+                        "difference": s.difference,
+                    }
+                    for s in scores
+                ],
             )
 
 
