@@ -234,6 +234,7 @@ def odd_pixels(rng: np.random.Generator) -> np.ndarray:
 
 
 @pytest.mark.parametrize("seed", range(3))
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # numpy's warnings about odd values would reach the user's terminal
 def test_ingesting_a_night_of_odd_pixels_describes_and_scores_every_image(seed, tmp_path, embedder, caplog):
     from astropy.io import fits
 

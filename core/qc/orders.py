@@ -31,7 +31,8 @@ def profile_peaks(profile: np.ndarray) -> np.ndarray:
     if profile.size < 3:
         return np.empty(0, dtype=int)
     low, high = np.percentile(profile, [2, 98])
-    noise = robust_sigma(np.diff(profile)) / math.sqrt(2.0)
+    with np.errstate(invalid="ignore"):  # inf - inf between non-finite values: NaN, left out by robust_sigma
+        noise = robust_sigma(np.diff(profile)) / math.sqrt(2.0)
     prominence = max(ORDER_PROMINENCE * (high - low), 10.0 * noise)
     if not prominence > 0:
         return np.empty(0, dtype=int)

@@ -71,7 +71,9 @@ def difference_sigma(block: np.ndarray, dithered: bool) -> float:
     """
     if block.shape[1] < 2:
         return math.nan
-    variance = (robust_sigma(np.diff(block, axis=1)) / math.sqrt(2.0)) ** 2 - (1 / 12 if dithered else 0.0)
+    with np.errstate(invalid="ignore"):  # inf - inf between non-finite pixels: NaN, left out below
+        differences = np.diff(block, axis=1)
+    variance = (robust_sigma(differences) / math.sqrt(2.0)) ** 2 - (1 / 12 if dithered else 0.0)
     return math.sqrt(max(variance, 0.0))
 
 
