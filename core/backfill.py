@@ -38,7 +38,7 @@ from .pipeline import (
     run_counts,
     score_nights,
 )
-from .store import NewFile, Store
+from .store import NewFile, Store, store_for
 
 FILES_PER_TASK = 4
 # Tasks in flight per worker thread: enough that no worker waits for this process, few enough to bound memory here.
@@ -154,21 +154,21 @@ def backfill(
         file and is marked interrupted.
     """
     report = progress or (lambda stage, done, total: None)
-    store = store or Store.open(settings)
-    expected = expected_fingerprint(settings)
-    plan = plan_run("backfill", paths, settings, store, expected, scheduler=scheduler or "local")
-    result = plan.result
-    status = "interrupted"
-    try:
-        if plan.todo:
-            _describe_on_cluster(plan.todo, plan.hashes, settings, store, result, scheduler, workers or settings.worker_count, report)
-        score_nights(set(result.nights) | set(store.unscored_nights()), store, settings, expected, result, report)
-        if result.nights and settings.map_methods:
-            compute_maps(store, result.nights[-1], settings, expected, report)
-        status = "done"
-    finally:
-        store.finish_run(result.run_id, status, run_counts(result))
-    return result
+    with store_for(settings, store) as store:
+        expected = expected_fingerprint(settings)
+        plan = plan_run("backfill", paths, settings, store, expected, scheduler=scheduler or "local")
+        result = plan.result
+        status = "interrupted"
+        try:
+            if plan.todo:
+                _describe_on_cluster(plan.todo, plan.hashes, settings, store, result, scheduler, workers or settings.worker_count, report)
+            score_nights(set(result.nights) | set(store.unscored_nights()), store, settings, expected, result, report)
+            if result.nights and settings.map_methods:
+                compute_maps(store, result.nights[-1], settings, expected, report)
+            status = "done"
+        finally:
+            store.finish_run(result.run_id, status, run_counts(result))
+        return result
 
 
 def _describe_on_cluster(

@@ -560,7 +560,7 @@ def _settings(args: argparse.Namespace, **overrides: Any):
 def _store(args: argparse.Namespace):
     from .store import Store
 
-    return Store.open(_settings(args))
+    return _closed_at_end(args, Store.open(_settings(args)))
 
 
 def _short_store(args: argparse.Namespace):
@@ -571,7 +571,14 @@ def _short_store(args: argparse.Namespace):
     """
     from .store import DirectStore
 
-    return DirectStore.open(_settings(args).store_url) or _store(args)
+    direct = DirectStore.open(_settings(args).store_url)
+    return _closed_at_end(args, direct) if direct is not None else _store(args)
+
+
+def _closed_at_end(args: argparse.Namespace, store):
+    """The store, to be closed by :func:`main` when the command ends (it may run in a process that goes on)."""
+    args.opened_stores.append(store)
+    return store
 
 
 def _acting(args: argparse.Namespace, store, name: str, action: str) -> str:
@@ -630,6 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from .store import StoreError
 
+    args.opened_stores = []
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -649,6 +657,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             _warn(f"calspot {args.command}: internal error ({type(exc).__name__}: {exc}); run with -v for the details")
         return EXIT_FAILED
+    finally:
+        for store in args.opened_stores:
+            store.close()
 
 
 if __name__ == "__main__":

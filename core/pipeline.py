@@ -39,7 +39,7 @@ from .config import Settings
 from .embed import Embedder, create_embedder, expected_fingerprint
 from .fitsio import HashCache, find_fits, night_from_path, night_of
 from .qc import QC_VERSION
-from .store import NewFile, Store
+from .store import NewFile, Store, store_for
 
 if TYPE_CHECKING:
     from .describe import DescribedFile
@@ -303,20 +303,20 @@ def ingest(
         A run stopped by Ctrl-C keeps every complete file and is marked interrupted.
     """
     report = progress or (lambda stage, done, total: None)
-    store = store or Store.open(settings)
-    expected = embedder.fingerprint if embedder else expected_fingerprint(settings)
-    plan = plan_run("ingest", paths, settings, store, expected)
-    result = plan.result
-    status = "interrupted"
-    try:
-        if plan.todo:
-            _describe(plan.todo, plan.hashes, settings, store, embedder, expected, result, report)
-        else:  # nights an interrupted run stored but did not score
-            score_nights(store.unscored_nights(), store, settings, expected, result, report)
-        status = "done"
-    finally:
-        store.finish_run(result.run_id, status, run_counts(result))
-    return result
+    with store_for(settings, store) as store:
+        expected = embedder.fingerprint if embedder else expected_fingerprint(settings)
+        plan = plan_run("ingest", paths, settings, store, expected)
+        result = plan.result
+        status = "interrupted"
+        try:
+            if plan.todo:
+                _describe(plan.todo, plan.hashes, settings, store, embedder, expected, result, report)
+            else:  # nights an interrupted run stored but did not score
+                score_nights(store.unscored_nights(), store, settings, expected, result, report)
+            status = "done"
+        finally:
+            store.finish_run(result.run_id, status, run_counts(result))
+        return result
 
 
 @dataclass
@@ -476,22 +476,22 @@ def rescore(
     from .scoring import score_night
 
     report = progress or (lambda stage, done, total: None)
-    store = store or Store.open(settings)
-    chosen = sorted(set(nights) if nights is not None else store.nights())
-    fingerprint = expected_fingerprint(settings)
-    models = active_models(store, settings)
-    run_id = store.start_run("score", {"nights": chosen, "fingerprint": fingerprint, "models": models.version})
-    flagged: dict[str, int] = {}
-    status = "interrupted"
-    try:
-        with one_thread():
-            for done, night in enumerate(chosen, 1):
-                flagged[night] = sum(s.flagged for s in score_night(store, night, settings, fingerprint, run_id, models))
-                report("score", done, len(chosen))
-        status = "done"
-    finally:
-        store.finish_run(run_id, status, {"nights": len(flagged), "flagged": sum(flagged.values())})
-    return flagged
+    with store_for(settings, store) as store:
+        chosen = sorted(set(nights) if nights is not None else store.nights())
+        fingerprint = expected_fingerprint(settings)
+        models = active_models(store, settings)
+        run_id = store.start_run("score", {"nights": chosen, "fingerprint": fingerprint, "models": models.version})
+        flagged: dict[str, int] = {}
+        status = "interrupted"
+        try:
+            with one_thread():
+                for done, night in enumerate(chosen, 1):
+                    flagged[night] = sum(s.flagged for s in score_night(store, night, settings, fingerprint, run_id, models))
+                    report("score", done, len(chosen))
+            status = "done"
+        finally:
+            store.finish_run(run_id, status, {"nights": len(flagged), "flagged": sum(flagged.values())})
+        return flagged
 
 
 class FileWriter:

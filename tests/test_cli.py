@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
@@ -160,3 +161,32 @@ def test_score_command_rescored_every_night(cli_home, capsys, monkeypatch):
     assert status == 0 and out.startswith("2024-03-01: ")
     status, out, _ = run(capsys, "--home", str(home), "nights")
     assert status == 0 and "2024-03-01" in out and "unreadable" in out
+
+
+def open_store_files(home: Path) -> list[str]:
+    """The files of the home's store that this process holds open."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the descriptor listdir itself used, closed meanwhile
+            continue
+        if target.startswith(str(home / "calspot.sqlite")):
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to list open files")
+def test_a_command_run_in_process_closes_the_store_when_it_ends(cli_home, capsys):
+    # A store left open until garbage collection holds the SQLite file's locks; another
+    # handle on the file closed in the same process (a copy of the home) drops them, and a
+    # later writer can then reset the log under this process's connections.
+    home, _, _ = cli_home
+    gc.disable()  # the command must close the store itself, not the collector
+    try:
+        for command in (["nights"], ["report", "--night", "2024-03-01", "--format", "csv"], ["export", "labels", "--format", "csv"]):
+            status, _, err = run(capsys, "--home", str(home), *command)
+            assert status == 0, err
+            assert open_store_files(home) == [], command
+    finally:
+        gc.enable()

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from sqlalchemy import event
 
-from core.store import ImageRow, NewFile, NewImage, NewScore, Store, pack_preview, unpack_preview
+from core.config import load_settings
+from core.store import ImageRow, NewFile, NewImage, NewScore, Store, pack_preview, store_for, unpack_preview
 from tests.conftest import (
     FILLED_EARLIER_NIGHT,
     FILLED_FINGERPRINT,
@@ -342,3 +343,19 @@ def test_a_clustering_keeps_its_labels_and_the_names_of_its_clusters(history: St
     assert history.stored_clustering("c2") is None
     with pytest.raises(ValueError, match="one integer label per image"):
         history.save_clustering("c3", "all", "kmeans", {}, HISTORY_FINGERPRINT, ids, labels + 0.5, names)
+
+
+def test_a_store_opened_for_a_call_is_closed_after_it_and_a_closed_store_still_answers(filled: Store, tmp_path: Path) -> None:
+    engine = filled._sessions.kw["bind"]
+    nights = filled.nights()
+    filled.close()
+    assert engine.pool.checkedin() == 0  # no connection left open
+    assert filled.nights() == nights  # a later query connects again
+    with store_for(load_settings(tmp_path / "home"), filled) as given:
+        assert given is filled
+    assert engine.pool.checkedin() == 1  # a store the caller passed stays as it was
+    with store_for(load_settings(tmp_path / "home")) as opened:
+        opened.nights()
+        pool = opened._sessions.kw["bind"].pool
+        assert pool.checkedin() == 1
+    assert pool.checkedin() == 0

@@ -30,6 +30,7 @@ _HOMES = {
     "NewImage": "records",
     "NewScore": "records",
     "Store": "store",
+    "store_for": "store",
     "StoreError": "errors",
     "StoredClustering": "records",
     "StoredImage": "records",

@@ -6,7 +6,8 @@ The parts speak the domain (``save_files``, ``images``, ``night_rows``, ``add_la
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from ..config import Settings
@@ -43,6 +44,16 @@ class Store(FilesPart, ScoresPart, ImagesPart, ReportsPart, LabelsPart, Analytic
         """The store of a home, as configured."""
         return cls(settings.store_url)
 
+    def close(self) -> None:
+        """Close the store's database connections (a later query opens new ones).
+
+        A process that goes on after using a store (a notebook, a test, a command run
+        in-process) closes it: a SQLite file's connections left open hold its locks
+        until garbage collection, and another file handle on the store closed in the
+        same process would drop those locks under them.
+        """
+        self._sessions.kw["bind"].dispose()
+
     def start_run(self, command: str, settings: Mapping[str, Any]) -> int:
         """Record the start of a command; returns the run id."""
         with transaction(self._sessions) as session:
@@ -58,3 +69,16 @@ class Store(FilesPart, ScoresPart, ImagesPart, ReportsPart, LabelsPart, Analytic
             run.status = status
             run.counts = dict(counts)
             run.finished_at = utcnow()
+
+
+@contextmanager
+def store_for(settings: Settings, store: Store | None = None) -> Iterator[Store]:
+    """``store`` when a caller passes one, else the home's store, opened for the call and closed after it."""
+    if store is not None:
+        yield store
+        return
+    opened = Store.open(settings)
+    try:
+        yield opened
+    finally:
+        opened.close()
