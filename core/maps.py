@@ -191,8 +191,8 @@ def map_threads(frames: int, limit: int) -> int:
     return max(1, min(limit, frames // FRAMES_PER_THREAD))
 
 
-def _threads(threads: int | None):
-    """A cap on the threads of the numerical libraries (OpenMP, BLAS) while a map is computed, or none."""
+def numerical_threads(threads: int | None):
+    """A cap on the threads of the numerical libraries (OpenMP, BLAS) while a map is computed or nights are scored, or none."""
     if not threads:
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
@@ -227,7 +227,7 @@ def map_coordinates(descriptors: np.ndarray, method: str, params: MapParams | No
     if np.ndim(descriptors) != 2:
         raise ValueError(f"descriptors must be a 2-D array (frames x numbers), not of shape {np.shape(descriptors)}")
     vectors = _unit_rows(descriptors)
-    with _threads(threads):
+    with numerical_threads(threads):
         if method == "pca" or len(vectors) < MIN_EMBEDDED_FRAMES:
             return _projection(vectors, params.seed)
         reduced = _pca(vectors, params.components, params.seed).transform(vectors).astype(np.float32)
@@ -674,7 +674,7 @@ def placed_night_map(
         base_ids, base_vectors = _descriptors(store, base.image_ids, fingerprint)
         base_coordinates = np.stack([on_base[int(i)] for i in base_ids])
         new_vectors = np.stack([found[int(i)] for i in new])
-        with _threads(map_threads(len(base_ids), settings.worker_count)):
+        with numerical_threads(map_threads(len(base_ids), settings.worker_count)):
             placed = place_on_map(base_vectors, base_coordinates, new_vectors, method, params)
         coordinates.update(zip(new.tolist(), placed, strict=True))
     ids = np.union1d(base.image_ids, tonight)

@@ -17,7 +17,6 @@ something to describe.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -392,27 +391,30 @@ def score_nights(nights: Iterable[str], store: Store, settings: Settings, finger
     result.nights = sorted(nights)
     if not result.nights:
         return
+    models = active_models(store, settings)
+    for _, flagged in score_in_order(result.nights, store, settings, fingerprint, result.run_id, models, report):
+        result.flagged += flagged
+
+
+def score_in_order(
+    nights: Sequence[str], store: Store, settings: Settings, fingerprint: str, run_id: int, models: ActiveModels, report: Progress
+) -> Iterator[tuple[str, int]]:
+    """Score the nights in the order given; yield each night and its number of flags.
+
+    The numerical libraries run on one thread meanwhile: scoring makes many small
+    numerical calls (a night's type and mode against its reference, a handful of
+    descriptors against a few hundred), and their thread pools (OpenMP in scikit-learn's
+    neighbour search, BLAS) would spend more time waking and waiting for threads than
+    working: a type check's neighbour search took 30 ms of CPU on two threads and 1.4 ms
+    on one.
+    """
+    from .maps import numerical_threads
     from .scoring import score_night
 
-    models = active_models(store, settings)
-    with one_thread():
-        for done, night in enumerate(result.nights, 1):
-            result.flagged += sum(s.flagged for s in score_night(store, night, settings, fingerprint, result.run_id, models))
-            report("score", done, len(result.nights))
-
-
-def one_thread() -> contextlib.AbstractContextManager:
-    """The numerical libraries on one thread while nights are scored.
-
-    Scoring makes many small numerical calls (a night's type and mode against its
-    reference, a handful of descriptors against a few hundred): their thread pools
-    (OpenMP in scikit-learn's neighbour search, BLAS) would spend more time waking and
-    waiting for threads than working: a type check's neighbour search took 30 ms of CPU
-    on two threads and 1.4 ms on one.
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1)
+    with numerical_threads(1):
+        for done, night in enumerate(nights, 1):
+            yield night, sum(s.flagged for s in score_night(store, night, settings, fingerprint, run_id, models))
+            report("score", done, len(nights))
 
 
 def active_models(store: Store, settings: Settings) -> ActiveModels:
@@ -473,8 +475,6 @@ def rescore(
     dict
         Flagged images per night.
     """
-    from .scoring import score_night
-
     report = progress or (lambda stage, done, total: None)
     with store_for(settings, store) as store:
         chosen = sorted(set(nights) if nights is not None else store.nights())
@@ -484,10 +484,8 @@ def rescore(
         flagged: dict[str, int] = {}
         status = "interrupted"
         try:
-            with one_thread():
-                for done, night in enumerate(chosen, 1):
-                    flagged[night] = sum(s.flagged for s in score_night(store, night, settings, fingerprint, run_id, models))
-                    report("score", done, len(chosen))
+            for night, count in score_in_order(chosen, store, settings, fingerprint, run_id, models, report):
+                flagged[night] = count
             status = "done"
         finally:
             store.finish_run(run_id, status, {"nights": len(flagged), "flagged": sum(flagged.values())})

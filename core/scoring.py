@@ -325,7 +325,7 @@ def check_types(
     Each classifier judges all of its frames at once: one comparison of the group's
     descriptors with its examples instead of one per frame.
     """
-    judged: dict[int, list[tuple[StoredImage, NewScore, TypeClass]]] = {}
+    judged: dict[str, list[tuple[StoredImage, NewScore, TypeClass]]] = {}
     for frame, score in zip(frames, scores):
         own = TypeClass.of(frame)
         entry = classifiers.get(frame.instrument)
@@ -333,9 +333,9 @@ def check_types(
             continue
         if len(frame.descriptor) != entry[0].n_features_in_ or not np.isfinite(frame.descriptor).all():
             continue
-        judged.setdefault(id(entry[0]), []).append((frame, score, own))
-    for members in judged.values():
-        classifier, _ = classifiers[members[0][0].instrument]
+        judged.setdefault(frame.instrument, []).append((frame, score, own))
+    for instrument, members in judged.items():
+        classifier, _ = classifiers[instrument]
         known = list(classifier.classes_)
         for (frame, score, own), shares in zip(members, classifier.predict_proba(np.stack([f.descriptor for f, _, _ in members]))):
             best = int(np.argmax(shares))
