@@ -76,7 +76,7 @@ class AnalyticsPart(StorePart):
             for group_type, group_mode in _groups(connection, conditions):
                 in_group = [*conditions, Image.image_type == group_type, Image.mode == group_mode]
                 nights = _nights(connection, group_type, group_mode, instrument, before)
-                order = [nights[i] for i in sorted(range(len(nights)), key=lambda i: (offset + i * _GOLDEN) % 1.0)]
+                order = [nights[i] for i in np.argsort((offset + np.arange(len(nights)) * _GOLDEN) % 1.0, kind="stable")]
                 ranked = partial(_ranked_images, connection, in_group, fingerprint, multiplier, shift)
                 sampled += _spread(order, per_group, ranked)
         return sorted(sampled)
@@ -262,7 +262,7 @@ def _nights(connection: Connection, image_type: str, mode: str, instrument: str 
     if before is not None:
         conditions.append(TypeNight.night < before)
     joined = connection.execute(select(func.aggregate_strings(TypeNight.night, ",")).where(*conditions)).scalar()
-    return sorted(set(joined.split(","))) if joined else []
+    return sorted(dict.fromkeys(joined.split(","))) if joined else []
 
 
 def _ranked_images(

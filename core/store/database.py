@@ -23,6 +23,9 @@ from .migrate import Upgrade, ensure_schema
 __all__ = ["StoreError", "driver_url", "make_engine", "open_database", "transaction", "upgrade_database"]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# Pages a connection keeps between queries: SQLite's default of 2 MiB holds little of a
+# store of years, whose samples of history look up images spread over all of it.
+SQLITE_CACHE_KIB = 65_536
 log = logging.getLogger("core.store")
 
 
@@ -32,6 +35,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 
