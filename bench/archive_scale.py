@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from archive_home import (
     FULL_NIGHTS,
+    MARKER,
     PER_NIGHT,
     Archive,
     archive_key,
@@ -188,7 +189,8 @@ def archive_for(database: str, images: int, args: argparse.Namespace, groups, se
     if database == "postgresql":
         name = key.replace("-", "_")
         url = server.url(name)
-        _ensure_database(server, name, fresh=filled_archive(home) is None)
+        if _ensure_database(server, name, fresh=filled_archive(home) is None):
+            (home / MARKER).unlink(missing_ok=True)  # filled into a cluster removed since: fill it again
         (home / "calspot.toml").parent.mkdir(parents=True, exist_ok=True)
     archive = filled_archive(home)
     if archive is not None:
@@ -206,8 +208,8 @@ def archive_for(database: str, images: int, args: argparse.Namespace, groups, se
     return fill_archive(home, url, groups, images, per_night=args.per_night, full_nights=args.full_nights, seed=args.seed), url
 
 
-def _ensure_database(server: PostgresServer, name: str, *, fresh: bool) -> None:
-    """Create the database (anew when ``fresh``: a fill that did not finish is started again)."""
+def _ensure_database(server: PostgresServer, name: str, *, fresh: bool) -> bool:
+    """Create the database (anew when ``fresh``: a fill that did not finish is started again); True if it was created."""
     import psycopg
 
     with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
@@ -216,6 +218,8 @@ def _ensure_database(server: PostgresServer, name: str, *, fresh: bool) -> None:
             connection.execute(f'DROP DATABASE "{name}"')
         if not exists or fresh:
             connection.execute(f'CREATE DATABASE "{name}"')
+            return True
+    return False
 
 
 def print_table(figures: list[Figure], sizes: dict[tuple[str, int], tuple[int, float]], fills: dict[tuple[str, int], Archive]) -> None:
