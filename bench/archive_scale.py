@@ -190,7 +190,7 @@ def archive_for(database: str, images: int, args: argparse.Namespace, groups, se
         name = key.replace("-", "_")
         url = server.url(name)
         if _ensure_database(server, name, fresh=filled_archive(home) is None):
-            (home / MARKER).unlink(missing_ok=True)  # filled into a cluster removed since: fill it again
+            (home / MARKER).unlink(missing_ok=True)  # the marker outlived its database: fill it again
         (home / "calspot.toml").parent.mkdir(parents=True, exist_ok=True)
     archive = filled_archive(home)
     if archive is not None:
@@ -209,17 +209,27 @@ def archive_for(database: str, images: int, args: argparse.Namespace, groups, se
 
 
 def _ensure_database(server: PostgresServer, name: str, *, fresh: bool) -> bool:
-    """Create the database (anew when ``fresh``: a fill that did not finish is started again); True if it was created."""
+    """Create the database where it is missing or holds no images; True when it is empty now.
+
+    Anew when ``fresh`` (a fill that did not finish) or when it holds no images (its
+    cluster was removed since, or a run stopped between creating it and filling it).
+    """
     import psycopg
 
     with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists and fresh:
+    if exists and not fresh:
+        with psycopg.connect(server.url(name)) as connection:
+            fresh = connection.execute("SELECT to_regclass('images') IS NULL").fetchone()[0]
+            if not fresh:
+                fresh = connection.execute("SELECT NOT EXISTS (SELECT 1 FROM images)").fetchone()[0]
+    if exists and not fresh:
+        return False
+    with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
+        if exists:
             connection.execute(f'DROP DATABASE "{name}"')
-        if not exists or fresh:
-            connection.execute(f'CREATE DATABASE "{name}"')
-            return True
-    return False
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return True
 
 
 def print_table(figures: list[Figure], sizes: dict[tuple[str, int], tuple[int, float]], fills: dict[tuple[str, int], Archive]) -> None:

@@ -662,5 +662,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             store.close()
 
 
+def run() -> None:
+    """The ``calspot`` program: :func:`main`, then out of the process (callers in Python use :func:`main`).
+
+    Once TensorFlow is loaded, the interpreter's teardown takes over a second after
+    the command's work is stored and said (TensorFlow's threads and graphs are freed
+    one by one): the logs and streams are flushed and the process leaves without it.
+    """
+    status = main()
+    if "tensorflow" not in sys.modules:
+        sys.exit(status)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away (``| head``) or a closed stream
+            continue
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from core.cli import main
 from core.cli_format import CSV_COLUMNS
+from core.config import load_settings
 from core.store import Store
 from core.store.schema import SchemaInfo
 from tests.broken_files import write_broken_corpus, write_good_files
@@ -190,3 +191,30 @@ def test_a_command_run_in_process_closes_the_store_when_it_ends(cli_home, capsys
             assert open_store_files(home) == [], command
     finally:
         gc.enable()
+
+
+def test_a_command_that_loaded_the_network_leaves_with_everything_said_and_stored(tmp_path):
+    # Once TensorFlow is loaded the program leaves without the interpreter's teardown:
+    # what it printed to files (block-buffered), logged and stored must all be there.
+    folder = tmp_path / "night"
+    write_good_files(folder, 3)
+    home = tmp_path / "home"
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    environment = {**buffered, "CALSPOT_WEIGHTS": "random", "CALSPOT_INPUT_SIZE": "64"}
+    with (tmp_path / "out.txt").open("w") as out, (tmp_path / "err.txt").open("w") as err:
+        done = subprocess.run(
+            [sys.executable, "-m", "core", "-v", "--home", str(home), "ingest", str(folder)],
+            stdout=out,
+            stderr=err,
+            env=environment,
+            timeout=600,
+        )
+    said, logged = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
+    assert done.returncode == 0, logged
+    assert "3 files found" in said and said.endswith("\n")
+    assert "scored 1 nights" in logged and "Traceback" not in logged
+    store = Store.open(load_settings(home))
+    try:
+        assert len(store.image_rows()) == 3
+    finally:
+        store.close()
