@@ -38,6 +38,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from speed_home import NOTES, REFERENCE_NIGHTS, REVIEWERS
 
 from core.config import Settings, load_settings
 from core.detect import DESCRIPTOR_FEATURE, Deviation
@@ -56,9 +57,6 @@ HISTORY_FLAG_RATE = 0.015
 NIGHT_DEFECT_RATE = 0.08
 REVIEWED_SHARE = 0.6
 NIGHT_REVIEWED_SHARE = 0.25
-REVIEWERS = ("A. Astronomer", "B. Observer", "C. Night")
-NOTES = ("", "", "lamp warming up", "amp 2 level jump, rerun", "fine on inspection", "cosmic ray shower")
-REFERENCE_NIGHTS = 30
 LAMP_LIFE_NIGHTS = 400
 LAMP_AGEING = 0.9995  # lamp flux kept per night
 SEASONAL_BIAS_ADU = 0.6

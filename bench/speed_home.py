@@ -63,7 +63,7 @@ REVIEWED_SHARE = 0.6
 REVIEWERS = ("A. Astronomer", "B. Observer", "C. Night")
 NOTES = ("", "", "lamp warming up", "amp 2 level jump, rerun", "fine on inspection", "cosmic ray shower")
 READ_SPEED = "speed=225kHz,1x1,low"
-REFERENCE_NIGHTS = 30
+REFERENCE_NIGHTS = Settings.history_nights  # the default reference window, as calspot scores
 REFERENCE_WORDS = f"the last {REFERENCE_NIGHTS} nights"
 DISTANCE_SCALE = 2e-6
 MARKER = "speed_home.json"  # written last: the home is complete
